@@ -1,0 +1,63 @@
+# One entry point for humans and CI. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+RUNNER_VENV := .venv-runner
+ENV ?= dev
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test test-unit test-infra test-integration lint synth deploy destroy bench clean check-tools
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+check-tools:
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (or run make PYTHON=/path/to/python3.11)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: $(PYTHON) is not Python 3.11"; exit 1; }
+	@command -v node >/dev/null || { echo "error: node not found; install Node.js 20 or newer (the CDK needs it)"; exit 1; }
+
+$(VENV)/.installed: requirements.txt lambda_src/requirements.txt | check-tools
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(RUNNER_VENV)/.installed: runner/requirements.txt | check-tools
+	$(PYTHON) -m venv $(RUNNER_VENV)
+	$(RUNNER_VENV)/bin/pip install --quiet --disable-pip-version-check -r runner/requirements.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json | check-tools
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+venv: $(VENV)/.installed $(RUNNER_VENV)/.installed node_modules/.installed ## create both virtual environments and the CDK CLI
+
+demo: venv ## run the whole pipeline locally on the example request
+	$(PY) -m backtest_cli demo
+
+test: venv ## run every test (unit, infra, integration)
+	$(PY) -m pytest
+
+test-unit: venv ## unit tests only (fast, no network)
+	$(PY) -m pytest tests/unit
+
+lint: venv ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+synth: venv ## synthesize the CloudFormation templates for ENV (dev, staging, prod)
+	$(CDK) synth -c env=$(ENV) --quiet
+
+deploy: venv ## deploy the pipeline to ENV with your AWS credentials
+	$(CDK) deploy -c env=$(ENV)
+
+destroy: venv ## delete the pipeline of ENV
+	$(CDK) destroy -c env=$(ENV)
+
+bench: venv ## run the benchmarks and rewrite BENCHMARKS.md
+	$(PY) bench/consumer.py
+
+clean: ## remove environments and build output
+	rm -rf $(VENV) $(RUNNER_VENV) node_modules cdk.out build .local-stack

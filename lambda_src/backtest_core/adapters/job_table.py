@@ -1,0 +1,304 @@
+"""The job table in DynamoDB (DESIGN section 5): job records, state transitions as conditional
+writes, and the concurrency-slot record.
+
+The slot record lives in the same table under a key no job id can take (job ids start with a
+letter or digit). It holds the set of job ids that own a slot, so taking and freeing a slot is
+idempotent per job and the cap holds exactly across concurrent consumers.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from backtest_core.jobs import LAUNCHABLE, PREDECESSORS, JobStatus
+from backtest_core.ports import Claim, ClaimOutcome, LaunchedTask
+from backtest_core.request import BacktestRequest, FieldError
+
+SLOT_RECORD_KEY = "#concurrency-slots"
+STATUS_INDEX = "by-status"
+_CONFLICT_RETRIES = 8
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _to_ddb(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in values.items()}
+
+
+def _from_ddb(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+class DynamoJobTable:
+    """Every read and write of the job table goes through here."""
+
+    def __init__(self, client: Any, table_name: str, *, ttl_days: int = 90, clock: Callable[[], str] = utc_now):
+        self._ddb = client
+        self._table = table_name
+        self._ttl = timedelta(days=ttl_days)
+        self._now = clock
+
+    # --- consumer ------------------------------------------------------------------------
+
+    def claim(self, request: BacktestRequest, *, attempt: int, message_id: str, cap: int) -> Claim:
+        now = self._now()
+        job_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _to_ddb({"job_id": request.job_id}),
+                "UpdateExpression": (
+                    "SET #status = :received, message_id = :message_id, updated_at = :now, "
+                    "request = if_not_exists(request, :request), priority = if_not_exists(priority, :priority), "
+                    "received_at = if_not_exists(received_at, :now), attempts = if_not_exists(attempts, :zero), "
+                    "#ttl = if_not_exists(#ttl, :ttl)" + self._optional_set(request)
+                ),
+                # An interrupted job is launchable only by the re-queued message of its next attempt.
+                "ConditionExpression": (
+                    "attribute_not_exists(job_id) OR #status IN (:received, :deferred) "
+                    "OR (#status = :interrupted AND attempts < :attempt)"
+                ),
+                "ExpressionAttributeNames": {"#status": "status", "#ttl": "ttl"},
+                "ExpressionAttributeValues": _to_ddb(
+                    {
+                        ":received": JobStatus.RECEIVED.value,
+                        ":deferred": JobStatus.DEFERRED.value,
+                        ":interrupted": JobStatus.INTERRUPTED.value,
+                        ":attempt": attempt,
+                        ":message_id": message_id,
+                        ":now": now,
+                        ":request": request.to_record(),
+                        ":priority": request.priority,
+                        ":zero": 0,
+                        ":ttl": self._ttl_epoch(),
+                        **self._optional_values(request),
+                    }
+                ),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        slot_take = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _to_ddb({"job_id": SLOT_RECORD_KEY}),
+                "UpdateExpression": "ADD holders :job_set",
+                "ConditionExpression": (
+                    "attribute_not_exists(holders) OR size(holders) < :cap OR contains(holders, :job_id)"
+                ),
+                "ExpressionAttributeValues": _to_ddb(
+                    {":job_set": {request.job_id}, ":cap": cap, ":job_id": request.job_id}
+                ),
+            }
+        }
+        for retry in range(_CONFLICT_RETRIES):
+            try:
+                self._ddb.transact_write_items(TransactItems=[job_update, slot_take])
+                return Claim(ClaimOutcome.CLAIMED)
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                job_reason, slot_reason = (r.get("Code") for r in error.response.get("CancellationReasons", []))
+                if job_reason == "ConditionalCheckFailed":
+                    old = _from_ddb(error.response["CancellationReasons"][0].get("Item", {}))
+                    return Claim(ClaimOutcome.NOT_LAUNCHABLE, JobStatus(old["status"]) if old else None)
+                if slot_reason == "ConditionalCheckFailed":
+                    return Claim(ClaimOutcome.CAP_REACHED)
+                if "TransactionConflict" not in (job_reason, slot_reason) or retry == _CONFLICT_RETRIES - 1:
+                    raise
+                # Concurrent consumers touched the slot record at once: back off and try again.
+                time.sleep(random.uniform(0.01, 0.05) * (retry + 1))
+        raise AssertionError("unreachable")
+
+    def record_launch(self, job_id: str, task: LaunchedTask, *, attempt: int) -> None:
+        # A False here means a racing twin delivery, or a task event that overtook this write,
+        # has moved the job already: nothing is left to record.
+        self.transition(
+            job_id,
+            JobStatus.LAUNCHED,
+            {
+                "task_arn": task.task_arn,
+                "capacity_provider": task.capacity_provider,
+                "launched_at": self._now(),
+                "attempts": attempt,
+            },
+            remove=("status_reason",),
+        )
+
+    def record_launch_error(self, job_id: str, detail: str) -> None:
+        self._update(job_id, {"status_reason": f"launch failed: {detail}"[:1000]})
+
+    def release_slot(self, job_id: str) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=_to_ddb({"job_id": SLOT_RECORD_KEY}),
+            UpdateExpression="DELETE holders :job_set",
+            ExpressionAttributeValues=_to_ddb({":job_set": {job_id}}),
+        )
+
+    def defer(self, request: BacktestRequest, *, message_id: str) -> bool:
+        now = self._now()
+        return self.transition(
+            request.job_id,
+            JobStatus.DEFERRED,
+            {
+                "request": request.to_record(),
+                "priority": request.priority,
+                "message_id": message_id,
+                "received_at": now,
+                "status_reason": "concurrency cap reached; re-sent with a delay",
+                "ttl": self._ttl_epoch(),
+                **self._optional_fields(request),
+            },
+            create=True,
+            keep_if_present=("request", "received_at", "ttl"),
+        )
+
+    def reject(self, job_id: str, errors: list[FieldError], *, message_id: str, body_excerpt: str) -> bool:
+        item = {
+            "job_id": job_id,
+            "status": JobStatus.REJECTED.value,
+            "status_reason": "invalid request",
+            "errors": [e.as_dict() for e in errors],
+            "message_id": message_id,
+            "body_excerpt": body_excerpt,
+            "received_at": self._now(),
+            "updated_at": self._now(),
+            "ttl": self._ttl_epoch(),
+        }
+        try:
+            # A redelivered invalid message rewrites its own rejection; it never overwrites a job.
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=_to_ddb(item),
+                ConditionExpression="attribute_not_exists(job_id) OR #status = :rejected",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=_to_ddb({":rejected": JobStatus.REJECTED.value}),
+            )
+            return True
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    # --- shared by every process --------------------------------------------------------
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        response = self._ddb.get_item(TableName=self._table, Key=_to_ddb({"job_id": job_id}), ConsistentRead=True)
+        return _from_ddb(response["Item"]) if "Item" in response else None
+
+    def transition(
+        self,
+        job_id: str,
+        target: JobStatus,
+        fields: dict[str, Any] | None = None,
+        *,
+        remove: tuple[str, ...] = (),
+        condition: str = "",
+        condition_values: dict[str, Any] | None = None,
+        create: bool = False,
+        keep_if_present: tuple[str, ...] = (),
+    ) -> bool:
+        """Move a job to ``target`` if its current state allows it; False otherwise.
+
+        ``condition`` adds to the state check (e.g. "attempts = :attempt"), with its values;
+        ``create`` also accepts a job that does not exist yet; ``keep_if_present`` names
+        fields an existing record keeps.
+        """
+        fields = {**(fields or {}), "updated_at": self._now()}
+        allowed = sorted(PREDECESSORS[target])
+        names = {"#status": "status", **{f"#f{i}": key for i, key in enumerate(fields)}}
+        values = {
+            ":target": target.value,
+            **{f":v{i}": value for i, value in enumerate(fields.values())},
+            **{f":from{i}": status.value for i, status in enumerate(allowed)},
+            **(condition_values or {}),
+        }
+        assignments = [
+            f"#f{i} = if_not_exists(#f{i}, :v{i})" if key in keep_if_present else f"#f{i} = :v{i}"
+            for i, key in enumerate(fields)
+        ]
+        update = "SET #status = :target, " + ", ".join(assignments)
+        if remove:
+            names.update({f"#r{i}": key for i, key in enumerate(remove)})
+            update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+        check = f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
+        if condition:
+            check = f"{check} AND ({condition})"
+        if create:
+            check = f"attribute_not_exists(job_id) OR ({check})"
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_to_ddb({"job_id": job_id}),
+                UpdateExpression=update,
+                ConditionExpression=check,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_to_ddb(values),
+            )
+            return True
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def slot_holders(self) -> set[str]:
+        item = self.get(SLOT_RECORD_KEY) or {}
+        return set(item.get("holders", set()))
+
+    def jobs_with_status(self, status: JobStatus, *, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """Jobs in one state, newest first, from the status index."""
+        paginator = self._ddb.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self._table,
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="#status = :status",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_to_ddb({":status": status.value}),
+            ScanIndexForward=False,
+            PaginationConfig={"MaxItems": limit} if limit else {},
+        )
+        for page in pages:
+            for item in page["Items"]:
+                yield _from_ddb(item)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _update(self, job_id: str, fields: dict[str, Any]) -> None:
+        fields = {**fields, "updated_at": self._now()}
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=_to_ddb({"job_id": job_id}),
+            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+            ConditionExpression="attribute_exists(job_id)",
+            ExpressionAttributeNames={f"#f{i}": key for i, key in enumerate(fields)},
+            ExpressionAttributeValues=_to_ddb({f":v{i}": value for i, value in enumerate(fields.values())}),
+        )
+
+    def _ttl_epoch(self) -> int:
+        return int((datetime.now(UTC) + self._ttl).timestamp())
+
+    @staticmethod
+    def _optional_fields(request: BacktestRequest) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if request.experiment_name:
+            fields["experiment_name"] = request.experiment_name
+        if request.submitted_at:
+            fields["submitted_at"] = request.to_record()["submitted_at"]
+        return fields
+
+    def _optional_set(self, request: BacktestRequest) -> str:
+        return "".join(f", {key} = if_not_exists({key}, :{key})" for key in self._optional_fields(request))
+
+    def _optional_values(self, request: BacktestRequest) -> dict[str, Any]:
+        return {f":{key}": value for key, value in self._optional_fields(request).items()}

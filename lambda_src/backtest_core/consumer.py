@@ -1,0 +1,96 @@
+"""One SQS message in, one outcome out: the consumer's domain logic (DESIGN section 4).
+
+Exactly one task per job rests on two things: the claim is a conditional write (a job that
+is already launched, running or done is a duplicate), and RunTask carries a clientToken
+derived from the job id and attempt, so two deliveries racing past the claim, or a
+redelivery after a crash between RunTask and the LAUNCHED write, get the same task back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from backtest_core.ports import ClaimOutcome, JobTable, LaunchError, RequestQueue, TaskLauncher
+from backtest_core.request import FieldError, RequestRejected, derived_job_id, parse_request
+
+BODY_EXCERPT_CHARS = 1024
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    message_id: str
+    body: str
+    attempt: int = 1  # > 1 when the task-events handler re-queued an interrupted job
+
+
+class Outcome(StrEnum):
+    LAUNCHED = "LAUNCHED"
+    REJECTED = "REJECTED"
+    DUPLICATE = "DUPLICATE"
+    DEFERRED = "DEFERRED"
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    job_id: str
+    detail: str = ""
+
+
+class Consumer:
+    """Validates, claims, launches; raises ``LaunchError`` when the message should be retried."""
+
+    def __init__(
+        self,
+        *,
+        jobs: JobTable,
+        launcher: TaskLauncher,
+        queue: RequestQueue,
+        max_concurrent_tasks: int,
+        defer_delay_seconds: int,
+    ) -> None:
+        self._jobs = jobs
+        self._launcher = launcher
+        self._queue = queue
+        self._cap = max_concurrent_tasks
+        self._defer_delay = defer_delay_seconds
+
+    def consume(self, message: IncomingMessage) -> Result:
+        try:
+            request = parse_request(message.body, message_id=message.message_id)
+        except RequestRejected as rejected:
+            return self._reject(message, rejected)
+
+        claim = self._jobs.claim(request, attempt=message.attempt, message_id=message.message_id, cap=self._cap)
+        if claim.outcome is ClaimOutcome.NOT_LAUNCHABLE:
+            return Result(Outcome.DUPLICATE, request.job_id, f"job is already {claim.existing_status}")
+        if claim.outcome is ClaimOutcome.CAP_REACHED:
+            if not self._jobs.defer(request, message_id=message.message_id):
+                return Result(Outcome.DUPLICATE, request.job_id, "job moved past launch while deferring")
+            # The re-sent body names the job id, so the next delivery resumes this job.
+            self._queue.send(request.to_message(), delay_seconds=self._defer_delay, attempt=message.attempt)
+            return Result(Outcome.DEFERRED, request.job_id, f"all {self._cap} slots are taken")
+
+        try:
+            task = self._launcher.launch(request.job_id, attempt=message.attempt)
+        except LaunchError as error:
+            # Free the slot for others; the redelivery claims it again and RunTask's token
+            # returns the same task if this launch did go through.
+            self._jobs.release_slot(request.job_id)
+            self._jobs.record_launch_error(request.job_id, str(error))
+            raise
+        self._jobs.record_launch(request.job_id, task, attempt=message.attempt)
+        return Result(Outcome.LAUNCHED, request.job_id, task.task_arn)
+
+    def _reject(self, message: IncomingMessage, rejected: RequestRejected) -> Result:
+        excerpt = message.body[:BODY_EXCERPT_CHARS]
+        fallback_id = derived_job_id(message.message_id)
+        job_id = rejected.job_id or fallback_id
+        errors = rejected.errors
+        if not self._jobs.reject(job_id, errors, message_id=message.message_id, body_excerpt=excerpt):
+            # The stated id is another job's: keep that job intact, file this one by message.
+            errors = [*errors, FieldError("job_id", f"{job_id!r} already belongs to another job")]
+            job_id = fallback_id
+            self._jobs.reject(job_id, errors, message_id=message.message_id, body_excerpt=excerpt)
+        return Result(Outcome.REJECTED, job_id, "; ".join(f"{e.field}: {e.rule}" for e in errors))

@@ -1,0 +1,65 @@
+"""What the domain needs from the outside world. Adapters in ``backtest_core.adapters``
+implement these over boto3 clients; tests may hand in fakes or moto-backed adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from backtest_core.jobs import JobStatus
+from backtest_core.request import BacktestRequest, FieldError
+
+
+class ClaimOutcome(StrEnum):
+    CLAIMED = "CLAIMED"  # the job is ours to launch and holds a concurrency slot
+    NOT_LAUNCHABLE = "NOT_LAUNCHABLE"  # the job already exists past launch: a duplicate
+    CAP_REACHED = "CAP_REACHED"  # every slot is held by another job
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    existing_status: JobStatus | None = None
+
+
+@dataclass(frozen=True)
+class LaunchedTask:
+    task_arn: str
+    capacity_provider: str
+
+
+class LaunchError(Exception):
+    """RunTask did not give us a task. ``category`` is low-cardinality (for logs and alarms)."""
+
+    def __init__(self, category: str, detail: str, *, job_id: str) -> None:
+        super().__init__(f"{category}: {detail}")
+        self.category = category
+        self.detail = detail
+        self.job_id = job_id
+
+
+class JobTable(Protocol):
+    def claim(self, request: BacktestRequest, *, attempt: int, message_id: str, cap: int) -> Claim:
+        """Create or resume the job and take a slot for it, atomically."""
+
+    def record_launch(self, job_id: str, task: LaunchedTask, *, attempt: int) -> None: ...
+
+    def record_launch_error(self, job_id: str, detail: str) -> None: ...
+
+    def release_slot(self, job_id: str) -> None: ...
+
+    def defer(self, request: BacktestRequest, *, message_id: str) -> bool:
+        """Mark the job DEFERRED; False when it has moved past launch meanwhile."""
+
+    def reject(self, job_id: str, errors: list[FieldError], *, message_id: str, body_excerpt: str) -> bool:
+        """Record a REJECTED job; False when ``job_id`` already belongs to another job."""
+
+
+class TaskLauncher(Protocol):
+    def launch(self, job_id: str, *, attempt: int) -> LaunchedTask:
+        """Start the job's task or raise ``LaunchError``; idempotent per (job, attempt)."""
+
+
+class RequestQueue(Protocol):
+    def send(self, message: dict[str, Any], *, delay_seconds: int, attempt: int) -> None: ...
