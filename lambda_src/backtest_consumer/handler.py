@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import (
@@ -24,14 +23,12 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from botocore.config import Config
 
-from backtest_consumer.settings import ConsumerSettings
-from backtest_core.adapters.ecs_tasks import EcsTasks, TaskNetwork
-from backtest_core.adapters.job_table import DynamoJobTable
-from backtest_core.adapters.request_queue import ATTEMPT_ATTRIBUTE, SqsRequestQueue
+from backtest_core.adapters.request_queue import ATTEMPT_ATTRIBUTE
+from backtest_core.adapters.wiring import consumer_from
 from backtest_core.consumer import Consumer, IncomingMessage, Outcome, Result
 from backtest_core.ports import LaunchError
+from backtest_core.settings import ConsumerSettings
 
 SERVICE = "backtest-consumer"
 OUTCOME_METRICS = {
@@ -50,23 +47,7 @@ _workers = ThreadPoolExecutor(max_workers=settings.record_concurrency, thread_na
 @cache
 def consumer() -> Consumer:
     """Built on first use rather than at import: AWS clients cost time the import can skip."""
-    config = Config(retries={"mode": "standard", "max_attempts": 3})
-    return Consumer(
-        jobs=DynamoJobTable(
-            boto3.client("dynamodb", config=config), settings.workflow_state_table, ttl_days=settings.job_ttl_days
-        ),
-        launcher=EcsTasks(
-            boto3.client("ecs", config=config),
-            cluster=settings.ecs_cluster,
-            task_definition=settings.ecs_task_definition_arn,
-            container_name=settings.ecs_container_name,
-            network=TaskNetwork(settings.ecs_subnets, settings.ecs_security_groups, settings.ecs_assign_public_ip),
-            fallback_to_on_demand=settings.spot_fallback_to_on_demand,
-        ),
-        queue=SqsRequestQueue(boto3.client("sqs", config=config), settings.backtest_queue_url),
-        max_concurrent_tasks=settings.max_concurrent_tasks,
-        defer_delay_seconds=settings.defer_delay_seconds,
-    )
+    return consumer_from(settings)
 
 
 @metrics.log_metrics
@@ -81,7 +62,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[s
             processor.raise_on_entire_batch_failure = False
             return process_partial_response(event, _consume_in_order, processor, context)
         return async_process_partial_response(
-            event, _consume_concurrently, AsyncBatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False), context
+            event,
+            _consume_concurrently,
+            AsyncBatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
+            context,
         )
     except Exception:
         # The batch machinery itself broke (a malformed event): retry every record we can name.

@@ -8,6 +8,7 @@ event therefore never moves a job backwards.
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -58,3 +59,10 @@ def client_token(job_id: str, attempt: int, capacity_provider: str = SPOT) -> st
     if attempt == 1 and capacity_provider == SPOT:
         return job_id
     return hashlib.sha256(f"{job_id}#{attempt}#{capacity_provider}".encode()).hexdigest()
+
+
+def utc_now(moment: datetime | None = None) -> str:
+    """The timestamp format of the job table: ISO-8601 UTC with milliseconds and a Z, so
+    timestamps sort as strings (the status index sorts by received_at)."""
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -3,6 +3,7 @@ implement these over boto3 clients; tests may hand in fakes or moto-backed adapt
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -54,6 +55,36 @@ class JobTable(Protocol):
 
     def reject(self, job_id: str, errors: list[FieldError], *, message_id: str, body_excerpt: str) -> bool:
         """Record a REJECTED job; False when ``job_id`` already belongs to another job."""
+
+
+class JobRecords(Protocol):
+    """Reading and moving jobs after launch (task events, reconciler, CLI)."""
+
+    def get(self, job_id: str) -> dict[str, Any] | None: ...
+
+    def transition(
+        self,
+        job_id: str,
+        target: JobStatus,
+        fields: dict[str, Any] | None = None,
+        *,
+        remove: tuple[str, ...] = (),
+        condition: str = "",
+        condition_values: dict[str, Any] | None = None,
+    ) -> bool: ...
+
+    def release_slot(self, job_id: str) -> None: ...
+
+    def slot_holders(self) -> set[str]: ...
+
+    def jobs_with_status(self, status: JobStatus, *, limit: int | None = None) -> Iterator[dict[str, Any]]: ...
+
+
+class TaskControl(Protocol):
+    def describe(self, task_arns: list[str]) -> dict[str, dict[str, Any]]:
+        """The tasks ECS still knows, by ARN; a missing ARN is a task that is gone."""
+
+    def stop(self, task_arn: str, reason: str) -> None: ...
 
 
 class TaskLauncher(Protocol):

@@ -285,9 +285,7 @@ def parse_request(body: str | bytes, *, message_id: str) -> BacktestRequest:
         stake_amount=float(config.stake_amount),
         priority=envelope.priority,
         experiment_name=envelope.experiment_name,
-        submitted_at=(
-            datetime.fromisoformat(envelope.submitted_at).astimezone(UTC) if envelope.submitted_at else None
-        ),
+        submitted_at=(datetime.fromisoformat(envelope.submitted_at).astimezone(UTC) if envelope.submitted_at else None),
     )
 
 

@@ -20,7 +20,28 @@ class TaskNetwork:
     assign_public_ip: bool = False
 
 
-class EcsTasks:
+class EcsTaskControl:
+    """Looking at and stopping the cluster's tasks."""
+
+    def __init__(self, client: Any, *, cluster: str) -> None:
+        self._ecs = client
+        self._cluster = cluster
+
+    def describe(self, task_arns: list[str]) -> dict[str, dict[str, Any]]:
+        """The tasks ECS still knows, by ARN (stopped tasks are kept about an hour)."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(task_arns), 100):
+            response = self._ecs.describe_tasks(cluster=self._cluster, tasks=task_arns[start : start + 100])
+            found.update({task["taskArn"]: task for task in response.get("tasks", [])})
+        return found
+
+    def stop(self, task_arn: str, reason: str) -> None:
+        self._ecs.stop_task(cluster=self._cluster, task=task_arn, reason=reason[:255])
+
+
+class EcsTaskLauncher:
+    """Starting a job's task, Spot first."""
+
     def __init__(
         self,
         client: Any,
@@ -86,21 +107,13 @@ class EcsTasks:
         tasks = response.get("tasks", [])
         if not tasks:
             # HTTP 200 with no task: the reasons are in `failures`.
-            reasons = "; ".join(
-                f"{f.get('reason', 'unknown')}" + (f" ({f['detail']})" if f.get("detail") else "")
-                for f in response.get("failures", [])
-            ) or "RunTask returned no task and no failure"
+            reasons = (
+                "; ".join(
+                    f"{f.get('reason', 'unknown')}" + (f" ({f['detail']})" if f.get("detail") else "")
+                    for f in response.get("failures", [])
+                )
+                or "RunTask returned no task and no failure"
+            )
             category = "CapacityUnavailable" if "capacity" in reasons.lower() else "RunTaskFailure"
             raise LaunchError(category, reasons, job_id=job_id)
         return LaunchedTask(task_arn=tasks[0]["taskArn"], capacity_provider=capacity_provider)
-
-    def describe(self, task_arns: list[str]) -> dict[str, dict[str, Any]]:
-        """The tasks ECS still knows, by ARN (stopped tasks are kept about an hour)."""
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(task_arns), 100):
-            response = self._ecs.describe_tasks(cluster=self._cluster, tasks=task_arns[start : start + 100])
-            found.update({task["taskArn"]: task for task in response.get("tasks", [])})
-        return found
-
-    def stop(self, task_arn: str, reason: str) -> None:
-        self._ecs.stop_task(cluster=self._cluster, task=task_arn, reason=reason[:255])

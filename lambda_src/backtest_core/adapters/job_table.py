@@ -17,7 +17,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from backtest_core.jobs import LAUNCHABLE, PREDECESSORS, JobStatus
+from backtest_core.jobs import PREDECESSORS, JobStatus, utc_now
 from backtest_core.ports import Claim, ClaimOutcome, LaunchedTask
 from backtest_core.request import BacktestRequest, FieldError
 
@@ -27,10 +27,6 @@ _CONFLICT_RETRIES = 8
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _to_ddb(values: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +58,11 @@ class DynamoJobTable:
                     "SET #status = :received, message_id = :message_id, updated_at = :now, "
                     "request = if_not_exists(request, :request), priority = if_not_exists(priority, :priority), "
                     "received_at = if_not_exists(received_at, :now), attempts = if_not_exists(attempts, :zero), "
-                    "#ttl = if_not_exists(#ttl, :ttl)" + self._optional_set(request)
+                    "#ttl = if_not_exists(#ttl, :ttl)"
+                    + self._optional_set(request)
+                    +
+                    # A resumed job starts its next task afresh: the last attempt's task is history.
+                    " REMOVE task_arn, task_version"
                 ),
                 # An interrupted job is launchable only by the re-queued message of its next attempt.
                 "ConditionExpression": (
