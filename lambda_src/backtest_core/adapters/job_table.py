@@ -37,6 +37,24 @@ def _from_ddb(item: dict[str, Any]) -> dict[str, Any]:
     return {key: _deserializer.deserialize(value) for key, value in item.items()}
 
 
+def _assignments(
+    fields: dict[str, Any], *, keep_if_present: tuple[str, ...] = (), remove: tuple[str, ...] = ()
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """An UpdateExpression setting ``fields`` (and removing ``remove``), with every attribute
+    name behind a placeholder: many plain words (status, request, ttl) are reserved."""
+    names = {f"#f{i}": key for i, key in enumerate(fields)}
+    values = {f":v{i}": value for i, value in enumerate(fields.values())}
+    assignments = [
+        f"#f{i} = if_not_exists(#f{i}, :v{i})" if key in keep_if_present else f"#f{i} = :v{i}"
+        for i, key in enumerate(fields)
+    ]
+    update = "SET " + ", ".join(assignments)
+    if remove:
+        names.update({f"#r{i}": key for i, key in enumerate(remove)})
+        update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+    return update, names, values
+
+
 class DynamoJobTable:
     """Every read and write of the job table goes through here."""
 
@@ -50,39 +68,48 @@ class DynamoJobTable:
 
     def claim(self, request: BacktestRequest, *, attempt: int, message_id: str, cap: int) -> Claim:
         now = self._now()
+        update, names, values = _assignments(
+            {
+                "status": JobStatus.RECEIVED.value,
+                "message_id": message_id,
+                "updated_at": now,
+                "request": request.to_record(),
+                "priority": request.priority,
+                "received_at": now,
+                "attempts": 0,
+                "ttl": self._ttl_epoch(),
+                **self._optional_fields(request),
+            },
+            keep_if_present=(
+                "request",
+                "priority",
+                "received_at",
+                "attempts",
+                "ttl",
+                "experiment_name",
+                "submitted_at",
+            ),
+            # A resumed job starts its next task afresh: the last attempt's task is history.
+            remove=("task_arn", "task_version"),
+        )
         job_update = {
             "Update": {
                 "TableName": self._table,
                 "Key": _to_ddb({"job_id": request.job_id}),
-                "UpdateExpression": (
-                    "SET #status = :received, message_id = :message_id, updated_at = :now, "
-                    "request = if_not_exists(request, :request), priority = if_not_exists(priority, :priority), "
-                    "received_at = if_not_exists(received_at, :now), attempts = if_not_exists(attempts, :zero), "
-                    "#ttl = if_not_exists(#ttl, :ttl)"
-                    + self._optional_set(request)
-                    +
-                    # A resumed job starts its next task afresh: the last attempt's task is history.
-                    " REMOVE task_arn, task_version"
-                ),
+                "UpdateExpression": update,
                 # An interrupted job is launchable only by the re-queued message of its next attempt.
                 "ConditionExpression": (
                     "attribute_not_exists(job_id) OR #status IN (:received, :deferred) "
                     "OR (#status = :interrupted AND attempts < :attempt)"
                 ),
-                "ExpressionAttributeNames": {"#status": "status", "#ttl": "ttl"},
+                "ExpressionAttributeNames": {**names, "#status": "status"},
                 "ExpressionAttributeValues": _to_ddb(
                     {
+                        **values,
                         ":received": JobStatus.RECEIVED.value,
                         ":deferred": JobStatus.DEFERRED.value,
                         ":interrupted": JobStatus.INTERRUPTED.value,
                         ":attempt": attempt,
-                        ":message_id": message_id,
-                        ":now": now,
-                        ":request": request.to_record(),
-                        ":priority": request.priority,
-                        ":zero": 0,
-                        ":ttl": self._ttl_epoch(),
-                        **self._optional_values(request),
                     }
                 ),
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -215,23 +242,15 @@ class DynamoJobTable:
         ``create`` also accepts a job that does not exist yet; ``keep_if_present`` names
         fields an existing record keeps.
         """
-        fields = {**(fields or {}), "updated_at": self._now()}
+        update, names, values = _assignments(
+            {**(fields or {}), "status": target.value, "updated_at": self._now()},
+            keep_if_present=keep_if_present,
+            remove=remove,
+        )
         allowed = sorted(PREDECESSORS[target])
-        names = {"#status": "status", **{f"#f{i}": key for i, key in enumerate(fields)}}
-        values = {
-            ":target": target.value,
-            **{f":v{i}": value for i, value in enumerate(fields.values())},
-            **{f":from{i}": status.value for i, status in enumerate(allowed)},
-            **(condition_values or {}),
-        }
-        assignments = [
-            f"#f{i} = if_not_exists(#f{i}, :v{i})" if key in keep_if_present else f"#f{i} = :v{i}"
-            for i, key in enumerate(fields)
-        ]
-        update = "SET #status = :target, " + ", ".join(assignments)
-        if remove:
-            names.update({f"#r{i}": key for i, key in enumerate(remove)})
-            update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+        names["#status"] = "status"
+        values.update({f":from{i}": status.value for i, status in enumerate(allowed)})
+        values.update(condition_values or {})
         check = f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
         if condition:
             check = f"{check} AND ({condition})"
@@ -275,14 +294,14 @@ class DynamoJobTable:
     # --- helpers ------------------------------------------------------------------------
 
     def _update(self, job_id: str, fields: dict[str, Any]) -> None:
-        fields = {**fields, "updated_at": self._now()}
+        update, names, values = _assignments({**fields, "updated_at": self._now()})
         self._ddb.update_item(
             TableName=self._table,
             Key=_to_ddb({"job_id": job_id}),
-            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+            UpdateExpression=update,
             ConditionExpression="attribute_exists(job_id)",
-            ExpressionAttributeNames={f"#f{i}": key for i, key in enumerate(fields)},
-            ExpressionAttributeValues=_to_ddb({f":v{i}": value for i, value in enumerate(fields.values())}),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=_to_ddb(values),
         )
 
     def _ttl_epoch(self) -> int:
@@ -296,9 +315,3 @@ class DynamoJobTable:
         if request.submitted_at:
             fields["submitted_at"] = request.to_record()["submitted_at"]
         return fields
-
-    def _optional_set(self, request: BacktestRequest) -> str:
-        return "".join(f", {key} = if_not_exists({key}, :{key})" for key in self._optional_fields(request))
-
-    def _optional_values(self, request: BacktestRequest) -> dict[str, Any]:
-        return {f":{key}": value for key, value in self._optional_fields(request).items()}
