@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""CDK entry point: ``cdk synth -c env=dev|staging|prod`` (default dev).
+
+Reads the environment's block of cdk.json context into one typed Settings object, builds the
+pipeline stack and applies the cdk-nag AwsSolutions checks (a finding is a synth error).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.pipeline_stack import PipelineStack
+from stacks.settings import load_settings
+
+CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
+
+
+def cdk_json_context() -> dict[str, Any]:
+    return json.loads(CDK_JSON.read_text())["context"]
+
+
+def build_app(env: str | None = None, *, outdir: str | None = None, context: dict[str, Any] | None = None) -> cdk.App:
+    """The app for one environment. The CDK CLI passes cdk.json context itself; tests pass it here."""
+    app = cdk.App(outdir=outdir, context=context)
+    env_name = env or app.node.try_get_context("env") or "dev"
+    environments = app.node.try_get_context("environments")
+    settings = load_settings({"environments": environments}, env_name)
+    PipelineStack(app, settings)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return app
+
+
+if __name__ == "__main__":
+    build_app().synth()

@@ -1,0 +1,166 @@
+"""Task lifecycle: the EventBridge rule for this cluster's task state changes -> task-events
+Lambda, and the scheduled reconciler that frees slots whose task is gone."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.constructs.common import python_function
+from stacks.nag import acknowledge, ref
+from stacks.settings import METRICS_NAMESPACE, Settings
+
+TASK_EVENTS_HANDLER = "task_events.handler.lambda_handler"
+RECONCILER_HANDLER = "reconciler.handler.lambda_handler"
+TASK_EVENTS_SERVICE = "backtest-task-events"
+RECONCILER_SERVICE = "backtest-reconciler"
+
+
+def _cluster_tasks_arn(scope: Construct, cluster: ecs.ICluster) -> str:
+    """Every task of this cluster: ``arn:...:task/<cluster-name>/*``."""
+    return Stack.of(scope).format_arn(service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*")
+
+
+class TaskEvents(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        code: lambda_.Code,
+        queue: sqs.IQueue,
+        table: dynamodb.ITable,
+        cluster: ecs.ICluster,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = python_function(
+            self,
+            "Function",
+            settings=settings,
+            function_name=settings.names.task_events_function,
+            description="task-events: records ECS task state changes, releases slots, retries Spot interruptions",
+            handler=TASK_EVENTS_HANDLER,
+            code=code,
+            timeout_seconds=60,
+            environment={
+                "WORKFLOW_STATE_TABLE": table.table_name,
+                "ECS_CLUSTER": cluster.cluster_name,
+                "BACKTEST_QUEUE_URL": queue.queue_url,
+                "MAX_ATTEMPTS": str(settings.max_attempts),
+                "ENVIRONMENT": settings.env,
+                "METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_SERVICE_NAME": TASK_EVENTS_SERVICE,
+            },
+        )
+        table.grant_read_write_data(self.function)
+        queue.grant_send_messages(self.function)  # an interrupted job is re-queued
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DescribeThisClustersTasks",
+                actions=["ecs:DescribeTasks"],
+                resources=[_cluster_tasks_arn(self, cluster)],
+                conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
+            )
+        )
+
+        _acknowledge_common(self.function, table, cluster)
+
+        self.rule = events.Rule(
+            self,
+            "TaskStateChange",
+            description=f"ECS task state changes of {settings.names.cluster} -> task-events",
+            event_pattern=events.EventPattern(
+                source=["aws.ecs"],
+                detail_type=["ECS Task State Change"],
+                detail={"clusterArn": [cluster.cluster_arn]},
+            ),
+            targets=[
+                targets.LambdaFunction(self.function, retry_attempts=8, max_event_age=Duration.hours(2))
+            ],
+        )
+
+
+class Reconciler(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        code: lambda_.Code,
+        table: dynamodb.ITable,
+        cluster: ecs.ICluster,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = python_function(
+            self,
+            "Function",
+            settings=settings,
+            function_name=settings.names.reconciler_function,
+            description="reconciler: frees concurrency slots whose task is gone, stops overdue tasks",
+            handler=RECONCILER_HANDLER,
+            code=code,
+            timeout_seconds=120,
+            environment={
+                "WORKFLOW_STATE_TABLE": table.table_name,
+                "ECS_CLUSTER": cluster.cluster_name,
+                "MAX_TASK_DURATION_MINUTES": str(settings.max_task_duration_minutes),
+                "ENVIRONMENT": settings.env,
+                "METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_SERVICE_NAME": RECONCILER_SERVICE,
+            },
+        )
+        table.grant_read_write_data(self.function)
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="InspectAndStopThisClustersTasks",
+                actions=["ecs:DescribeTasks", "ecs:StopTask"],
+                resources=[_cluster_tasks_arn(self, cluster)],
+                conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
+            )
+        )
+        # ListTasks is authorized on container instances, not tasks; the cluster condition scopes it.
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ListThisClustersTasks",
+                actions=["ecs:ListTasks"],
+                resources=["*"],
+                conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
+            )
+        )
+        _acknowledge_common(self.function, table, cluster)
+        acknowledge(
+            self.function.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecs:ListTasks is authorized on container instances, not tasks, so its resource is '*'; the statement "
+            "is limited to this cluster by the ecs:cluster condition.",
+        )
+        self.schedule = events.Rule(
+            self,
+            "Schedule",
+            description=f"reconcile {settings.names.table} with {settings.names.cluster}",
+            schedule=events.Schedule.rate(Duration.minutes(settings.reconcile_every_minutes)),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=2)],
+        )
+
+
+def _acknowledge_common(function: lambda_.IFunction, table: dynamodb.ITable, cluster: ecs.ICluster) -> None:
+    acknowledge(
+        function.role,
+        f"AwsSolutions-IAM5[Resource::{ref(table, 'Arn')}/index/*]",
+        "grant_read_write_data includes this table's GSIs (by-status); scoped to this one table.",
+    )
+    acknowledge(
+        function.role,
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/{ref(cluster)}/*]",
+        "Task ids are unknown in advance; the resource is limited to this cluster's tasks and the statement "
+        "carries an ecs:cluster condition.",
+    )
