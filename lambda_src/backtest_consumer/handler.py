@@ -39,7 +39,8 @@ OUTCOME_METRICS = {
 
 settings = ConsumerSettings.from_env()  # a missing variable fails the cold start, by name
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=settings.metrics_namespace, service=SERVICE)
+# No service dimension: alarms and the dashboard select by Environment (and Reason) only.
+metrics = Metrics(namespace=settings.metrics_namespace)
 metrics.set_default_dimensions(Environment=settings.environment)
 _workers = ThreadPoolExecutor(max_workers=settings.record_concurrency, thread_name_prefix="record")
 

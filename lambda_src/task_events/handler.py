@@ -27,7 +27,8 @@ CHANGE_METRICS = {
 
 settings = LifecycleSettings.from_env()
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=settings.metrics_namespace, service=SERVICE)
+# No service dimension: alarms and the dashboard select by Environment (and Reason) only.
+metrics = Metrics(namespace=settings.metrics_namespace)
 metrics.set_default_dimensions(Environment=settings.environment)
 
 
