@@ -57,8 +57,10 @@ def build_config(request: JobRequest, *, exchange: str) -> dict[str, Any]:
         "pairlists": [{"method": "StaticPairList"}],
         "dataformat_ohlcv": "feather",
         "dataformat_trades": "feather",
-        "entry_pricing": {"price_side": "same"},
-        "exit_pricing": {"price_side": "same"},
+        # Backtests price from candles; this only has to pass freqtrade's check, which for
+        # futures rejects ticker pricing on exchanges whose tickers lack prices (e.g. Binance).
+        "entry_pricing": {"price_side": "same", "use_order_book": True, "order_book_top": 1},
+        "exit_pricing": {"price_side": "same", "use_order_book": True, "order_book_top": 1},
     }
     if request.trading_mode == "futures":
         config["margin_mode"] = "isolated"
