@@ -7,16 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from moto.server import ThreadedMotoServer
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 RUNNER_PYTHON = REPO_ROOT / ".venv-runner" / "bin" / "python"
@@ -96,38 +93,6 @@ class Aws:
         }
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
-    env = {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    dynamodb, s3 = boto3.client("dynamodb"), boto3.client("s3")
-    suffix = uuid.uuid4().hex[:8]
-    table, bucket = f"jobs-{suffix}", f"results-{suffix}"
-    dynamodb.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    s3.create_bucket(Bucket=bucket)
-    return Aws(env=env, dynamodb=dynamodb, s3=s3, table=table, results_bucket=bucket)
-
-
 def run_runner(env: dict[str, str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(RUNNER_PYTHON), "-m", "backtest_runner"], env=env, capture_output=True, text=True, timeout=timeout
@@ -136,5 +101,9 @@ def run_runner(env: dict[str, str], *, timeout: float = 120) -> subprocess.Compl
 
 def start_runner(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [str(RUNNER_PYTHON), "-m", "backtest_runner"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        [str(RUNNER_PYTHON), "-m", "backtest_runner"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
     )

@@ -10,14 +10,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from tests.integration.runner.runner_harness import (
     BINANCE_DATA,
     FUTURES_REQUEST,
     REPO_ROOT,
     SPOT_REQUEST,
     Aws,
-    aws,  # noqa: F401  (fixture)
-    moto_endpoint,  # noqa: F401  (fixture)
     needs_runner_env,
     needs_testdata,
     run_runner,
