@@ -1,0 +1,101 @@
+"""Plays the Lambda runtime: imports a function's handler module with its environment set
+(the handlers read their settings at import) and invokes ``lambda_handler(event, context)``."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from local_stack.aws import ACCOUNT, REGION
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def ensure_import_paths() -> None:
+    """The Lambda asset's layout: ``lambda_src`` is the root of every function's code."""
+    for path in (REPO / "lambda_src", REPO):
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda context object that handlers and Powertools read."""
+
+    function_name: str
+    timeout_seconds: int
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = f"local/{self.aws_request_id}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LocalFunction:
+    """One Lambda function: its handler module, imported once (a warm container)."""
+
+    def __init__(self, name: str, module: str, *, timeout_seconds: int, environment: dict[str, str]) -> None:
+        ensure_import_paths()
+        os.environ.update(environment)
+        self.name = name
+        self.timeout_seconds = timeout_seconds
+        self.module: ModuleType = importlib.import_module(module)
+        self.invocations = 0
+        self.errors = 0
+        self._count = threading.Lock()
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._count:
+            self.invocations += 1
+        try:
+            return self.module.lambda_handler(event, LambdaContext(self.name, self.timeout_seconds))
+        except Exception:
+            with self._count:
+                self.errors += 1
+            raise
+
+
+def sqs_attribute_get_is_raw() -> bool:
+    """True when Powertools' ``SQSRecord.message_attributes.get(name)`` returns the raw dict
+    (only ``[name]`` wraps it), so ``.string_value`` on it raises AttributeError."""
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    attributes = SQSRecord({"messageAttributes": {"a": {"stringValue": "2", "dataType": "Number"}}}).message_attributes
+    return not hasattr(attributes.get("a"), "string_value")
+
+
+def wrap_sqs_attribute_get() -> str | None:
+    """Known issue (reported): the consumer handler reads the ``attempt`` attribute with
+    ``.get(...).string_value``; with aws-lambda-powertools 3.37 ``.get`` returns a dict and
+    every message carrying the attribute (deferrals, Spot re-queues) fails until the DLQ.
+    The local stack makes ``.get`` behave like ``[...]`` so the rest of the pipeline can run,
+    and says so in state.json and stack.log; tests/integration/test_lambda_contract.py keeps
+    failing until the handler itself is fixed. Returns the notice, or None when not needed."""
+    if not sqs_attribute_get_is_raw():
+        return None
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSMessageAttributes
+
+    def get(self: SQSMessageAttributes, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    SQSMessageAttributes.get = get  # type: ignore[method-assign,assignment]
+    return (
+        "workaround active: Powertools SQSMessageAttributes.get returns a raw dict, which breaks "
+        "backtest_consumer.handler._message for messages with the 'attempt' attribute"
+    )
