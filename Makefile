@@ -61,3 +61,9 @@ bench: venv ## run the benchmarks and rewrite BENCHMARKS.md
 
 clean: ## remove environments and build output
 	rm -rf $(VENV) $(RUNNER_VENV) node_modules cdk.out build .local-stack
+
+test-runner: venv ## runner tests: unit, real freqtrade backtests, failure cases
+	$(PY) -m pytest tests/unit/runner tests/integration/runner
+
+bench-runner: venv ## runner against bare freqtrade on the same backtest; writes BENCHMARKS.md
+	$(PY) bench/runner.py
