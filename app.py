@@ -14,6 +14,7 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from stacks.constructs.compute import RUNNER_DIR
 from stacks.pipeline_stack import PipelineStack
 from stacks.settings import load_settings
 
@@ -24,15 +25,26 @@ def cdk_json_context() -> dict[str, Any]:
     return json.loads(CDK_JSON.read_text())["context"]
 
 
-def build_app(env: str | None = None, *, outdir: str | None = None, context: dict[str, Any] | None = None) -> cdk.App:
+def build_app(
+    env: str | None = None,
+    *,
+    outdir: str | None = None,
+    context: dict[str, Any] | None = None,
+    runner_dir: Path = RUNNER_DIR,
+) -> cdk.App:
     """The app for one environment. The CDK CLI passes cdk.json context itself; tests pass it here."""
     app = cdk.App(outdir=outdir, context=context)
     env_name = env or app.node.try_get_context("env") or "dev"
     environments = app.node.try_get_context("environments")
     settings = load_settings({"environments": environments}, env_name)
-    PipelineStack(app, settings)
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    PipelineStack(app, settings, runner_dir=runner_dir)
+    add_checks(app)
     return app
+
+
+def add_checks(app: cdk.App) -> None:
+    """cdk-nag AwsSolutions on every stack: an unacknowledged finding fails synth."""
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
 
 
 if __name__ == "__main__":

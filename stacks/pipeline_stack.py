@@ -71,7 +71,13 @@ class PipelineStack(Stack):
             cluster=self.compute.cluster,
         )
         self.reconciler = Reconciler(
-            self, "Reconciler", settings=settings, code=code, table=self.store.table, cluster=self.compute.cluster
+            self,
+            "Reconciler",
+            settings=settings,
+            code=code,
+            queue=self.requests.queue,
+            table=self.store.table,
+            cluster=self.compute.cluster,
         )
         self.monitoring = Monitoring(
             self,
@@ -101,4 +107,3 @@ class PipelineStack(Stack):
         }
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)
-

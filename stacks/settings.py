@@ -12,7 +12,30 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 # Fargate CPU units -> allowed memory (MiB) for the sizes a backtest sensibly uses.
 FARGATE_MEMORY = {
     256: range(512, 2048 + 1, 512),
@@ -48,7 +71,7 @@ class AlarmSettings(_Model):
 
 class NetworkSettings(_Model):
     vpc_id: str | None = None  # an existing VPC (looked up: needs account and region)
-    max_azs: Annotated[int, Field(ge=1, le=3)] = 2
+    max_azs: Annotated[int, Field(ge=1, le=3)] = 2  # > 2 only with account and region set
     nat_gateways: Annotated[int, Field(ge=0, le=3)] = 1  # 0: tasks run in public subnets with a public IP
     cidr: str = "10.40.0.0/16"
     flow_logs: bool = True
@@ -113,6 +136,8 @@ class Settings(_Model):
                 f"task_memory_mib {self.task_memory_mib} is not valid for task_cpu {self.task_cpu}: "
                 f"{allowed.start}..{allowed.stop - 1} in steps of {allowed.step}"
             )
+        if self.network.max_azs > 2 and not (self.account and self.region):
+            raise ValueError("network.max_azs > 2 needs account and region (an env-agnostic stack sees two AZs)")
         if self.network.vpc_id and not (self.account and self.region):
             raise ValueError("network.vpc_id needs account and region (the VPC is looked up at synth)")
         return self

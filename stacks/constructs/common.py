@@ -49,7 +49,7 @@ def python_function(
     from aws_cdk import aws_iam as iam
     from aws_cdk import aws_lambda as lambda_
 
-    from stacks.nag import acknowledge, ref
+    from stacks.nag import acknowledge
 
     logs_group = log_group(scope, f"{construct_id}Logs", settings, name=f"/aws/lambda/{function_name}")
     role = iam.Role(

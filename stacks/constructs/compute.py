@@ -84,9 +84,7 @@ class RunnerCompute(Construct):
             essential=True,
             stop_timeout=STOP_TIMEOUT,
             environment=environment,
-            logging=ecs.LogDrivers.aws_logs(
-                stream_prefix="runner", log_group=log_group(self, "RunnerLogs", settings)
-            ),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="runner", log_group=log_group(self, "RunnerLogs", settings)),
         )
 
         task_role = self.task_definition.task_role
@@ -114,13 +112,19 @@ class RunnerCompute(Construct):
             "the job itself arrives as a JOB_ID override and is read from the table.",
         )
         for rule, reason in (
-            (f"AwsSolutions-IAM5[Resource::{ref(table, 'Arn')}/index/*]", "grant_read_write_data covers the table's "
-             "GSIs (by-status listing); scoped to this table's indexes."),
-            (f"AwsSolutions-IAM5[Resource::{ref(results_bucket, 'Arn')}/*]", "a job writes under its own id prefix, "
-             "unknown until run time; put-only on this one bucket."),
-            (f"AwsSolutions-IAM5[Resource::{ref(data_bucket, 'Arn')}/*]", "candle files are read by key from this "
-             "one bucket; get-only."),
-        ):  # fmt: skip
+            (
+                f"AwsSolutions-IAM5[Resource::{ref(table, 'Arn')}/index/*]",
+                "grant_read_write_data covers the table's GSIs (by-status listing); scoped to this table's indexes.",
+            ),
+            (
+                f"AwsSolutions-IAM5[Resource::{ref(results_bucket, 'Arn')}/*]",
+                "a job writes under its own id prefix, unknown until run time; put-only on this one bucket.",
+            ),
+            (
+                f"AwsSolutions-IAM5[Resource::{ref(data_bucket, 'Arn')}/*]",
+                "candle files are read by key from this one bucket; get-only.",
+            ),
+        ):
             acknowledge(task_role, rule, reason)
         acknowledge(
             self.task_definition.obtain_execution_role(),

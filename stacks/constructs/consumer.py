@@ -17,7 +17,6 @@ from stacks.nag import acknowledge, ref
 from stacks.settings import METRICS_NAMESPACE, RUNNER_CONTAINER_NAME, Settings
 
 HANDLER = "backtest_consumer.handler.lambda_handler"
-SERVICE_NAME = "backtest-consumer"
 
 
 class Consumer(Construct):
@@ -62,7 +61,6 @@ class Consumer(Construct):
                 "DEFER_DELAY_SECONDS": str(settings.defer_delay_seconds),
                 "JOB_TTL_DAYS": str(settings.job_ttl_days),
                 "METRICS_NAMESPACE": METRICS_NAMESPACE,
-                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             },
         )
         self.function.add_event_source(

@@ -42,9 +42,15 @@ class JobStore(Construct):
         )
 
         # Server access logs of the two buckets below.
-        self.access_logs_bucket = self._bucket("AccessLogsBucket", names.bucket("access-logs", Aws.ACCOUNT_ID, Aws.REGION), settings, removal)
+        self.access_logs_bucket = self._bucket(
+            "AccessLogsBucket", names.bucket("access-logs", Aws.ACCOUNT_ID, Aws.REGION), settings, removal
+        )
         self.results_bucket = self._bucket(
-            "ResultsBucket", names.bucket("results", Aws.ACCOUNT_ID, Aws.REGION), settings, removal, logs_prefix="results/"
+            "ResultsBucket",
+            names.bucket("results", Aws.ACCOUNT_ID, Aws.REGION),
+            settings,
+            removal,
+            logs_prefix="results/",
         )
         self.data_bucket = self._bucket(
             "DataBucket", names.bucket("data", Aws.ACCOUNT_ID, Aws.REGION), settings, removal, logs_prefix="data/"
@@ -53,7 +59,11 @@ class JobStore(Construct):
     def _bucket(
         self, construct_id: str, name: str, settings: Settings, removal: RemovalPolicy, logs_prefix: str | None = None
     ) -> s3.Bucket:
-        logging = {"server_access_logs_bucket": self.access_logs_bucket, "server_access_logs_prefix": logs_prefix} if logs_prefix else {}
+        logging = (
+            {"server_access_logs_bucket": self.access_logs_bucket, "server_access_logs_prefix": logs_prefix}
+            if logs_prefix
+            else {}
+        )
         return s3.Bucket(
             self,
             construct_id,

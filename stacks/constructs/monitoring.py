@@ -1,9 +1,9 @@
 """Alarms (to an SNS topic) and the pipeline dashboard.
 
 Metric identity in CloudWatch is namespace + name + the exact set of dimensions. The Lambdas
-emit EMF through Powertools with ``POWERTOOLS_SERVICE_NAME`` set (see the function constructs),
-so every pipeline metric carries ``Environment`` and ``service``; BacktestRequestsFailed also
-carries ``Reason``. The dimension sets are written down here, once.
+emit EMF through Powertools with one default dimension, ``Environment``, and no ``service``
+dimension (so no function sets POWERTOOLS_SERVICE_NAME: Powertools would add it);
+BacktestRequestsFailed also carries ``Reason``. The dimension sets are written down here, once.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.constructs.consumer import SERVICE_NAME as CONSUMER_SERVICE
-from stacks.constructs.task_events import TASK_EVENTS_SERVICE
 from stacks.settings import METRICS_NAMESPACE, Settings
 
 FAILURE_REASONS = ("InvalidConfig", "ECSLaunchError", "Internal")
@@ -69,23 +67,30 @@ class Monitoring(Construct):
             "the oldest request has waited too long: the consumer is not keeping up or is failing",
         )
         self._alarm(
-            "requests-failed", self.requests_failed(), thresholds.failed_requests, "backtest requests failed (all reasons)"
+            "requests-failed",
+            self.requests_failed(),
+            thresholds.failed_requests,
+            "backtest requests failed (all reasons)",
         )
         self._alarm(
             "tasks-failed",
-            self.pipeline_metric("BacktestTasksFailed", TASK_EVENTS_SERVICE),
+            self.pipeline_metric("BacktestTasksFailed"),
             thresholds.failed_tasks,
             "backtest tasks failed",
         )
         for label, function in functions:
             self._alarm(
-                f"{label}-errors", function.metric_errors(period=self._period, statistic="Sum"),
-                thresholds.lambda_errors, f"{label} Lambda errors",
-            )  # fmt: skip
+                f"{label}-errors",
+                function.metric_errors(period=self._period, statistic="Sum"),
+                thresholds.lambda_errors,
+                f"{label} Lambda errors",
+            )
             self._alarm(
-                f"{label}-throttles", function.metric_throttles(period=self._period, statistic="Sum"),
-                thresholds.lambda_throttles, f"{label} Lambda throttles",
-            )  # fmt: skip
+                f"{label}-throttles",
+                function.metric_throttles(period=self._period, statistic="Sum"),
+                thresholds.lambda_throttles,
+                f"{label} Lambda throttles",
+            )
 
         self.dashboard = cw.Dashboard(
             self, "Dashboard", dashboard_name=names.dashboard, default_interval=Duration.days(1)
@@ -97,11 +102,11 @@ class Monitoring(Construct):
         )
 
     # metrics
-    def pipeline_metric(self, name: str, service: str, statistic: str = "Sum", **dimensions: str) -> cw.Metric:
+    def pipeline_metric(self, name: str, statistic: str = "Sum", **dimensions: str) -> cw.Metric:
         return cw.Metric(
             namespace=METRICS_NAMESPACE,
             metric_name=name,
-            dimensions_map={"Environment": self._settings.env, "service": service, **dimensions},
+            dimensions_map={"Environment": self._settings.env, **dimensions},
             statistic=statistic,
             period=self._period,
         )
@@ -109,7 +114,7 @@ class Monitoring(Construct):
     def requests_failed(self) -> cw.MathExpression:
         """BacktestRequestsFailed summed over its Reason dimension (alarms cannot use SEARCH)."""
         parts = {
-            f"f{i}": self.pipeline_metric("BacktestRequestsFailed", CONSUMER_SERVICE, Reason=reason)
+            f"f{i}": self.pipeline_metric("BacktestRequestsFailed", Reason=reason)
             for i, reason in enumerate(FAILURE_REASONS)
         }
         return cw.MathExpression(
@@ -134,14 +139,12 @@ class Monitoring(Construct):
         alarm.add_ok_action(self._action)
         self.alarms[what] = alarm
 
-    def _widgets(
-        self, queue: sqs.IQueue, dlq: sqs.IQueue, functions: Sequence[tuple[str, lambda_.IFunction]]
-    ) -> None:
+    def _widgets(self, queue: sqs.IQueue, dlq: sqs.IQueue, functions: Sequence[tuple[str, lambda_.IFunction]]) -> None:
         p = self._period
         self.dashboard.add_widgets(
             cw.TextWidget(
-                markdown=f"# Backtest pipeline ({self._settings.env})\nRequests -> consumer -> Fargate tasks -> task events. "
-                "Alarms go to the SNS topic in the stack outputs.",
+                markdown=f"# Backtest pipeline ({self._settings.env})\n"
+                "Requests -> consumer -> Fargate tasks -> task events. Alarms go to the SNS topic (stack outputs).",
                 width=24,
                 height=2,
             )
@@ -149,28 +152,25 @@ class Monitoring(Construct):
         self.dashboard.add_widgets(
             cw.GraphWidget(
                 title="Requests (consumer)",
-                left=[self.pipeline_metric(name, CONSUMER_SERVICE) for name in CONSUMER_METRICS],
+                left=[self.pipeline_metric(name) for name in CONSUMER_METRICS],
                 width=12,
             ),
             cw.GraphWidget(
                 title="Failed requests by reason",
-                left=[
-                    self.pipeline_metric("BacktestRequestsFailed", CONSUMER_SERVICE, Reason=reason)
-                    for reason in FAILURE_REASONS
-                ],
+                left=[self.pipeline_metric("BacktestRequestsFailed", Reason=reason) for reason in FAILURE_REASONS],
                 width=12,
             ),
         )
         self.dashboard.add_widgets(
             cw.GraphWidget(
                 title="Tasks (task events)",
-                left=[self.pipeline_metric(name, TASK_EVENTS_SERVICE) for name in TASK_METRICS],
+                left=[self.pipeline_metric(name) for name in TASK_METRICS],
                 width=12,
             ),
             cw.GraphWidget(
                 title="Task duration (seconds)",
                 left=[
-                    self.pipeline_metric("BacktestTaskDuration", TASK_EVENTS_SERVICE, statistic=stat)
+                    self.pipeline_metric("BacktestTaskDuration", statistic=stat)
                     for stat in ("Average", "p90", "Maximum")
                 ],
                 width=12,
@@ -180,9 +180,15 @@ class Monitoring(Construct):
             cw.GraphWidget(
                 title="Queue depth",
                 left=[
-                    queue.metric_approximate_number_of_messages_visible(period=p, statistic="Maximum", label="queue visible"),
-                    queue.metric_approximate_number_of_messages_not_visible(period=p, statistic="Maximum", label="queue in flight"),
-                    dlq.metric_approximate_number_of_messages_visible(period=p, statistic="Maximum", label="DLQ visible"),
+                    queue.metric_approximate_number_of_messages_visible(
+                        period=p, statistic="Maximum", label="queue visible"
+                    ),
+                    queue.metric_approximate_number_of_messages_not_visible(
+                        period=p, statistic="Maximum", label="queue in flight"
+                    ),
+                    dlq.metric_approximate_number_of_messages_visible(
+                        period=p, statistic="Maximum", label="DLQ visible"
+                    ),
                 ],
                 width=12,
             ),
@@ -196,7 +202,9 @@ class Monitoring(Construct):
             cw.GraphWidget(
                 title="Lambda errors and throttles",
                 left=[f.metric_errors(period=p, statistic="Sum", label=f"{label} errors") for label, f in functions],
-                right=[f.metric_throttles(period=p, statistic="Sum", label=f"{label} throttles") for label, f in functions],
+                right=[
+                    f.metric_throttles(period=p, statistic="Sum", label=f"{label} throttles") for label, f in functions
+                ],
                 width=12,
             ),
             cw.GraphWidget(

@@ -61,4 +61,3 @@ class Network(Construct):
             description="backtest tasks: no ingress, egress to the internet (exchange data, AWS APIs)",
             allow_all_outbound=True,
         )
-

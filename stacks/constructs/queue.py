@@ -36,6 +36,8 @@ class RequestQueue(Construct):
             # >= 6x the consumer timeout, so a batch in flight is never delivered twice by timeout.
             visibility_timeout=Duration.seconds(settings.queue_visibility_seconds),
             retention_period=Duration.days(4),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=settings.max_receive_count),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=settings.max_receive_count
+            ),
             removal_policy=removal,
         )

@@ -19,8 +19,6 @@ from stacks.settings import METRICS_NAMESPACE, Settings
 
 TASK_EVENTS_HANDLER = "task_events.handler.lambda_handler"
 RECONCILER_HANDLER = "reconciler.handler.lambda_handler"
-TASK_EVENTS_SERVICE = "backtest-task-events"
-RECONCILER_SERVICE = "backtest-reconciler"
 
 
 def _cluster_tasks_arn(scope: Construct, cluster: ecs.ICluster) -> str:
@@ -57,7 +55,6 @@ class TaskEvents(Construct):
                 "MAX_ATTEMPTS": str(settings.max_attempts),
                 "ENVIRONMENT": settings.env,
                 "METRICS_NAMESPACE": METRICS_NAMESPACE,
-                "POWERTOOLS_SERVICE_NAME": TASK_EVENTS_SERVICE,
             },
         )
         table.grant_read_write_data(self.function)
@@ -82,9 +79,7 @@ class TaskEvents(Construct):
                 detail_type=["ECS Task State Change"],
                 detail={"clusterArn": [cluster.cluster_arn]},
             ),
-            targets=[
-                targets.LambdaFunction(self.function, retry_attempts=8, max_event_age=Duration.hours(2))
-            ],
+            targets=[targets.LambdaFunction(self.function, retry_attempts=8, max_event_age=Duration.hours(2))],
         )
 
 
@@ -96,6 +91,7 @@ class Reconciler(Construct):
         *,
         settings: Settings,
         code: lambda_.Code,
+        queue: sqs.IQueue,
         table: dynamodb.ITable,
         cluster: ecs.ICluster,
     ) -> None:
@@ -112,13 +108,16 @@ class Reconciler(Construct):
             environment={
                 "WORKFLOW_STATE_TABLE": table.table_name,
                 "ECS_CLUSTER": cluster.cluster_name,
+                "BACKTEST_QUEUE_URL": queue.queue_url,
+                "MAX_ATTEMPTS": str(settings.max_attempts),
                 "MAX_TASK_DURATION_MINUTES": str(settings.max_task_duration_minutes),
                 "ENVIRONMENT": settings.env,
                 "METRICS_NAMESPACE": METRICS_NAMESPACE,
-                "POWERTOOLS_SERVICE_NAME": RECONCILER_SERVICE,
             },
         )
         table.grant_read_write_data(self.function)
+        # A stopped task it settles may be a Spot interruption: the job is re-queued.
+        queue.grant_send_messages(self.function)
         self.function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="InspectAndStopThisClustersTasks",

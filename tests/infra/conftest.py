@@ -17,9 +17,9 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
-import app as cdk_app  # noqa: E402
-from stacks.pipeline_stack import PipelineStack  # noqa: E402
-from stacks.settings import Settings  # noqa: E402
+import app as cdk_app
+from stacks.pipeline_stack import PipelineStack
+from stacks.settings import Settings
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
