@@ -62,6 +62,7 @@ bench: venv ## run the benchmarks and rewrite BENCHMARKS.md
 clean: ## remove environments and build output
 	rm -rf $(VENV) $(RUNNER_VENV) node_modules cdk.out build .local-stack
 
+.PHONY: test-runner bench-runner
 test-runner: venv ## runner tests: unit, real freqtrade backtests, failure cases
 	$(PY) -m pytest tests/unit/runner tests/integration/runner
 
