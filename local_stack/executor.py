@@ -115,6 +115,7 @@ class Executor:
         self._interrupt_after = interrupt_after_seconds
         self._stop_timeout = stop_timeout_seconds
         self._tick = tick_seconds
+        self.env_overrides: dict[str, str] = {}
         self._definitions: dict[str, dict[str, str]] = {}
         self._runs: dict[str, TaskRun] = {}
         self._pending: deque[str] = deque()
@@ -234,7 +235,9 @@ class Executor:
         work = self._dir / "tasks" / task_id
         work.mkdir(parents=True, exist_ok=True)
         run.log_path = work / "runner.log"
-        environment = {**self._base_env, **run.environment}
+        # the container's own scratch space, and what the local stack overrides (e.g. no DATA_BUCKET
+        # when candles are to be downloaded)
+        environment = {**self._base_env, **run.environment, "WORK_DIR": str(work / "work"), **self.env_overrides}
         try:
             with open(run.log_path, "ab") as output:
                 run.process = subprocess.Popen(

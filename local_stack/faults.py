@@ -50,37 +50,45 @@ class FaultSwitches:
         return asdict(self)
 
 
+class LaunchLedger:
+    """What the local ECS remembers across clients: clientTokens, calls, launch times."""
+
+    def __init__(self, faults: FaultSwitches, on_launch: Callable[[str, float], None] | None = None) -> None:
+        self.faults = faults
+        self.on_launch = on_launch
+        self.lock = threading.Lock()
+        self.by_token: dict[str, str] = {}
+        self.calls: dict[str, int] = {}
+        self.refused_launches = 0
+        self.token_replays = 0
+
+
 class LocalEcs:
-    """The consumer's ECS client in the local stack: moto's, plus two things.
+    """An ECS client in the local stack: moto's, plus two things.
 
     RunTask's ``clientToken``: ECS returns the task of an earlier call with the same token
     instead of starting another; moto ignores the token, so it is honoured here. And the
     launch-failure switch above.
     """
 
-    def __init__(self, ecs: Any, faults: FaultSwitches, on_launch: Callable[[str, float], None] | None = None) -> None:
+    def __init__(self, ecs: Any, ledger: LaunchLedger) -> None:
         self._ecs = ecs
-        self._faults = faults
-        self._on_launch = on_launch
-        self._lock = threading.Lock()
-        self._by_token: dict[str, str] = {}
-        self._calls: dict[str, int] = {}
-        self.refused_launches = 0
-        self.token_replays = 0
+        self._ledger = ledger
 
     def run_task(self, **params: Any) -> dict[str, Any]:
+        ledger = self._ledger
         token = params.get("clientToken", "")
-        with self._lock:
-            self._calls[token] = calls = self._calls.get(token, 0) + 1
-            known = self._by_token.get(token)
-            if known is None and self._faults.fails_launch(token) and calls <= self._faults.fail_launch_times:
-                self.refused_launches += 1
+        with ledger.lock:
+            ledger.calls[token] = calls = ledger.calls.get(token, 0) + 1
+            known = ledger.by_token.get(token)
+            if known is None and ledger.faults.fails_launch(token) and calls <= ledger.faults.fail_launch_times:
+                ledger.refused_launches += 1
                 return {
                     "tasks": [],
                     "failures": [{"arn": params.get("taskDefinition", ""), "reason": CAPACITY_UNAVAILABLE}],
                 }
             if known is not None:
-                self.token_replays += 1
+                ledger.token_replays += 1
                 tasks = self._ecs.describe_tasks(cluster=params["cluster"], tasks=[known])["tasks"]
                 return {"tasks": tasks, "failures": []}
             called_at = time.time()
@@ -88,9 +96,9 @@ class LocalEcs:
             if response.get("tasks"):
                 arn = response["tasks"][0]["taskArn"]
                 if token:
-                    self._by_token[token] = arn
-                if self._on_launch:
-                    self._on_launch(arn, called_at)
+                    ledger.by_token[token] = arn
+                if ledger.on_launch:
+                    ledger.on_launch(arn, called_at)
             return response
 
     def __getattr__(self, name: str) -> Any:
@@ -98,23 +106,19 @@ class LocalEcs:
 
 
 class Boto3WithLocalEcs:
-    """Stands in for the ``boto3`` module inside the consumer handler: every client is the
-    real boto3 one (pointed at the emulator by AWS_ENDPOINT_URL) except ECS, which is wrapped."""
+    """Stands in for the ``boto3`` module where the Lambda code creates its clients: every
+    client is the real boto3 one (pointed at the emulator by AWS_ENDPOINT_URL) except ECS,
+    which is wrapped in ``LocalEcs``."""
 
     def __init__(self, faults: FaultSwitches, on_launch: Callable[[str, float], None] | None = None) -> None:
         import boto3
 
         self._boto3 = boto3
-        self._faults = faults
-        self._on_launch = on_launch
-        self.ecs: LocalEcs | None = None
+        self.ledger = LaunchLedger(faults, on_launch)
 
     def client(self, service: str, *args: Any, **kwargs: Any) -> Any:
         made = self._boto3.client(service, *args, **kwargs)
-        if service == "ecs":
-            self.ecs = LocalEcs(made, self._faults, self._on_launch)
-            return self.ecs
-        return made
+        return LocalEcs(made, self.ledger) if service == "ecs" else made
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._boto3, name)

@@ -105,7 +105,6 @@ def create_resources(
         "DATA_BUCKET": data_bucket,
         "ENVIRONMENT": env,
         "EXCHANGE": "binance",
-        "ALLOW_DOWNLOAD": "false",
         **(task_environment or {}),
     }
     task_definition = ecs.register_task_definition(

@@ -16,7 +16,7 @@ from typing import Any
 from local_stack.aws import MotoServer, aws_environment, client
 from local_stack.executor import Executor, peak_overlap, runner_base_environment
 from local_stack.faults import Boto3WithLocalEcs, FaultSwitches
-from local_stack.lambdas import REPO, LocalFunction, wrap_sqs_attribute_get
+from local_stack.lambdas import REPO, LocalFunction, install_boto3_shim, wrap_sqs_attribute_get
 from local_stack.poller import Poller
 from local_stack.resources import LOCAL_ENV, Resources, create_resources
 
@@ -98,6 +98,10 @@ class LocalStack:
             "ENVIRONMENT": LOCAL_ENV,
             "MAX_ATTEMPTS": str(config.max_attempts),
         }
+        # The Lambda code's boto3 clients are the real ones except ECS (clientToken, drills):
+        # swapped where the functions create their clients, before the handlers are imported.
+        self._boto3_shim = Boto3WithLocalEcs(config.faults, on_launch=self._note_launch)
+        install_boto3_shim(self._boto3_shim)
         consumer = LocalFunction(
             "backtest-consumer-local",
             "backtest_consumer.handler",
@@ -111,10 +115,6 @@ class LocalStack:
                 "DEFER_DELAY_SECONDS": str(config.defer_delay_seconds),
             },
         )
-        # The consumer's boto3 clients are the real ones except ECS: clientToken and drills.
-        self._boto3_shim = Boto3WithLocalEcs(config.faults, on_launch=self._note_launch)
-        consumer.module.boto3 = self._boto3_shim
-        consumer.module.consumer.cache_clear()
         self.consumer = consumer
         self.task_events = LocalFunction("backtest-task-events-local", "task_events.handler", timeout_seconds=60, environment=common)
         self.reconciler = LocalFunction(
@@ -154,6 +154,8 @@ class LocalStack:
             launched_at=self._launch_times.get,
             interrupt_after_seconds=config.interrupt_after_seconds,
         )
+        if config.allow_download and not config.data_dir:
+            self.executor.env_overrides["DATA_BUCKET"] = ""  # the runner downloads only without a bucket
         (self.state_dir / "runs.jsonl").unlink(missing_ok=True)
         self.poller.start()
         self.executor.start()
@@ -227,7 +229,7 @@ class LocalStack:
         intervals = [
             (self._launch_times.get(r["task_arn"], r["created_at"]), r["stopped_at"] or now) for r in runs
         ]
-        ecs = self._boto3_shim.ecs if self._boto3_shim else None
+        ecs = self._boto3_shim.ledger if self._boto3_shim else None
         return {
             "at": now,
             "peak_concurrent_tasks": peak_overlap(intervals),

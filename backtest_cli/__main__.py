@@ -1,0 +1,3 @@
+from backtest_cli.app import main
+
+main()
