@@ -55,6 +55,7 @@ def consumer() -> Consumer:
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
     try:
+        consumer()  # build it here, once: worker threads racing into a cold cache would each build one
         records = event["Records"]
         fifo = any(r.get("eventSourceARN", "").endswith(".fifo") for r in records)
         if fifo:
