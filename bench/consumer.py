@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "lambda_src"), str(REPO / "bench")]
+sys.path[:0] = [str(REPO), str(REPO / "lambda_src")]
 
 from botocore.awsrequest import AWSResponse  # noqa: E402
 
+from bench.report import write_section  # noqa: E402
 from local_stack.aws import MotoServer, aws_environment  # noqa: E402
 from local_stack.resources import create_resources  # noqa: E402
-from report import write_section  # noqa: E402
 
 ADDED_LATENCY = 0.020
 ROUNDS = 7
