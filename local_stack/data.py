@@ -41,5 +41,5 @@ def resolve_candles(data_dir: Path | None, mode: str, state_dir: Path) -> tuple[
         return None, True, {"kind": "download", "exchange": EXCHANGE}
     from local_stack.stack import RUNNER_PYTHON
 
-    directory = ensure_synthetic(state_dir / "data" / "synthetic" / EXCHANGE, RUNNER_PYTHON)
+    directory = ensure_synthetic(state_dir / "data" / "SYNTHETIC-candles-not-market-data" / EXCHANGE, RUNNER_PYTHON)
     return directory, False, {"kind": "synthetic", "path": str(directory), "why": "exchange not reachable"}

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from local_stack.ecs_emulation import IdempotentEcsClient
+
 CAPACITY_UNAVAILABLE = "Capacity is unavailable at this time"
 
 
@@ -64,15 +66,12 @@ class LaunchLedger:
 
 
 class LocalEcs:
-    """An ECS client in the local stack: moto's, plus two things.
-
-    RunTask's ``clientToken``: ECS returns the task of an earlier call with the same token
-    instead of starting another; moto ignores the token, so it is honoured here. And the
-    launch-failure switch above.
-    """
+    """An ECS client in the local stack: moto's, with RunTask's clientToken honoured
+    (``ecs_emulation.IdempotentEcsClient``: moto ignores the token) and the launch-failure
+    switch above; launch times are noted for the concurrency figures."""
 
     def __init__(self, ecs: Any, ledger: LaunchLedger) -> None:
-        self._ecs = ecs
+        self._ecs = IdempotentEcsClient(ecs)
         self._ledger = ledger
 
     def run_task(self, **params: Any) -> dict[str, Any]:
@@ -80,22 +79,19 @@ class LocalEcs:
         token = params.get("clientToken", "")
         with ledger.lock:
             ledger.calls[token] = calls = ledger.calls.get(token, 0) + 1
-            known = ledger.by_token.get(token)
-            if known is None and ledger.faults.fails_launch(token) and calls <= ledger.faults.fail_launch_times:
+            if token not in ledger.by_token and ledger.faults.fails_launch(token) and calls <= ledger.faults.fail_launch_times:
                 ledger.refused_launches += 1
                 return {
                     "tasks": [],
                     "failures": [{"arn": params.get("taskDefinition", ""), "reason": CAPACITY_UNAVAILABLE}],
                 }
-            if known is not None:
-                ledger.token_replays += 1
-                tasks = self._ecs.describe_tasks(cluster=params["cluster"], tasks=[known])["tasks"]
-                return {"tasks": tasks, "failures": []}
             called_at = time.time()
             response = self._ecs.run_task(**params)
             if response.get("tasks"):
                 arn = response["tasks"][0]["taskArn"]
-                if token:
+                if token in ledger.by_token:
+                    ledger.token_replays += 1
+                elif token:
                     ledger.by_token[token] = arn
                 if ledger.on_launch:
                     ledger.on_launch(arn, called_at)
