@@ -31,10 +31,11 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+from bench.report import write_section  # noqa: E402
+
 RUNNER_PYTHON = REPO_ROOT / ".venv-runner" / "bin" / "python"
 BINANCE_DATA = REPO_ROOT.parent / "shared" / "data" / "freqtrade-testdata" / "binance"
-BENCHMARKS = REPO_ROOT / "BENCHMARKS.md"
-SECTION_START, SECTION_END = "<!-- bench/runner.py: start -->", "<!-- bench/runner.py: end -->"
 TARGET_RATIO = 1.10
 
 REQUEST = {
@@ -152,20 +153,7 @@ def main() -> None:
         f"noisy (load average {os.getloadavg()[0]:.1f} at the end of this run): rerun it on a quiet one.",
     ]
     print("\n".join(lines))
-    write_section("\n".join(lines))
-
-
-def write_section(body: str) -> None:
-    section = f"{SECTION_START}\n{body}\n{SECTION_END}"
-    text = (
-        BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n\nFigures written by the scripts in bench/.\n"
-    )
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        text = before + section + rest.split(SECTION_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    BENCHMARKS.write_text(text)
+    write_section("runner", "\n".join(lines))
 
 
 if __name__ == "__main__":

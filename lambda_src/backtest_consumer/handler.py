@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,
@@ -29,6 +28,7 @@ from backtest_core.adapters.wiring import consumer_from
 from backtest_core.consumer import Consumer, IncomingMessage, Outcome, Result
 from backtest_core.ports import LaunchError
 from backtest_core.settings import ConsumerSettings
+from backtest_core.telemetry import lambda_telemetry
 
 SERVICE = "backtest-consumer"
 OUTCOME_METRICS = {
@@ -38,10 +38,7 @@ OUTCOME_METRICS = {
 }
 
 settings = ConsumerSettings.from_env()  # a missing variable fails the cold start, by name
-logger = Logger(service=SERVICE)
-# No service dimension: alarms and the dashboard select by Environment (and Reason) only.
-metrics = Metrics(namespace=settings.metrics_namespace)
-metrics.set_default_dimensions(Environment=settings.environment)
+logger, metrics = lambda_telemetry(SERVICE, namespace=settings.metrics_namespace, environment=settings.environment)
 _workers = ThreadPoolExecutor(max_workers=settings.record_concurrency, thread_name_prefix="record")
 
 

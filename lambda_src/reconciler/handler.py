@@ -11,20 +11,17 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from backtest_core.adapters.wiring import lifecycle_from
 from backtest_core.lifecycle import TaskLifecycle
+from backtest_core.telemetry import lambda_telemetry
 from reconciler.settings import ReconcilerSettings
 
 SERVICE = "reconciler"
 
 settings = ReconcilerSettings.from_env()
-logger = Logger(service=SERVICE)
-# No service dimension: alarms and the dashboard select by Environment (and Reason) only.
-metrics = Metrics(namespace=settings.metrics_namespace)
-metrics.set_default_dimensions(Environment=settings.environment)
+logger, metrics = lambda_telemetry(SERVICE, namespace=settings.metrics_namespace, environment=settings.environment)
 
 
 @cache

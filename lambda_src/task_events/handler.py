@@ -10,12 +10,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from backtest_core.adapters.wiring import lifecycle_from
 from backtest_core.lifecycle import Change, TaskLifecycle, TaskState
 from backtest_core.settings import LifecycleSettings
+from backtest_core.telemetry import lambda_telemetry
 
 SERVICE = "task-events"
 CHANGE_METRICS = {
@@ -26,10 +26,7 @@ CHANGE_METRICS = {
 }
 
 settings = LifecycleSettings.from_env()
-logger = Logger(service=SERVICE)
-# No service dimension: alarms and the dashboard select by Environment (and Reason) only.
-metrics = Metrics(namespace=settings.metrics_namespace)
-metrics.set_default_dimensions(Environment=settings.environment)
+logger, metrics = lambda_telemetry(SERVICE, namespace=settings.metrics_namespace, environment=settings.environment)
 
 
 @cache
