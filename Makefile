@@ -68,3 +68,18 @@ test-runner: venv ## runner tests: unit, real freqtrade backtests, failure cases
 
 bench-runner: venv ## runner against bare freqtrade on the same backtest; writes BENCHMARKS.md
 	$(PY) bench/runner.py
+
+# Infrastructure (CDK). synth/deploy/destroy above take ENV=dev|staging|prod.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 1
+.PHONY: bootstrap diff bench-synth
+test-infra: venv ## infra tests: one synth per environment, assertions, snapshots, cdk-nag, cfn-lint
+	$(PY) -m pytest tests/infra
+
+bootstrap: venv ## one-time CDK bootstrap of the account/region of your AWS credentials
+	$(CDK) bootstrap
+
+diff: venv ## what `make deploy ENV=...` would change
+	$(CDK) diff -c env=$(ENV)
+
+bench-synth: venv ## synth wall time per environment; writes its section of BENCHMARKS.md
+	$(PY) bench/synth.py
