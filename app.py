@@ -22,7 +22,12 @@ CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
 
 
 def cdk_json_context() -> dict[str, Any]:
-    return json.loads(CDK_JSON.read_text())["context"]
+    """The context the CDK CLI would pass from cdk.json (for synths outside the CLI: tests, bench)."""
+    config = json.loads(CDK_JSON.read_text())
+    context = dict(config["context"])
+    if config.get("versionReporting") is False:
+        context["aws:cdk:version-reporting"] = False
+    return context
 
 
 def build_app(
