@@ -14,7 +14,6 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.constructs.compute import RUNNER_DIR
 from stacks.pipeline_stack import PipelineStack
 from stacks.settings import load_settings
 
@@ -35,14 +34,13 @@ def build_app(
     *,
     outdir: str | None = None,
     context: dict[str, Any] | None = None,
-    runner_dir: Path = RUNNER_DIR,
 ) -> cdk.App:
     """The app for one environment. The CDK CLI passes cdk.json context itself; tests pass it here."""
     app = cdk.App(outdir=outdir, context=context)
     env_name = env or app.node.try_get_context("env") or "dev"
     environments = app.node.try_get_context("environments")
     settings = load_settings({"environments": environments}, env_name)
-    PipelineStack(app, settings, runner_dir=runner_dir)
+    PipelineStack(app, settings)
     add_checks(app)
     return app
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import CfnOutput, Environment, Stack, Tags
 from constructs import Construct
 
 from stacks.bundling import lambda_code
-from stacks.constructs.compute import RUNNER_DIR, RunnerCompute
+from stacks.constructs.compute import RunnerCompute
 from stacks.constructs.consumer import Consumer
 from stacks.constructs.job_store import JobStore
 from stacks.constructs.monitoring import Monitoring
@@ -19,7 +17,7 @@ from stacks.settings import Settings
 
 
 class PipelineStack(Stack):
-    def __init__(self, scope: Construct, settings: Settings, *, runner_dir: Path = RUNNER_DIR) -> None:
+    def __init__(self, scope: Construct, settings: Settings) -> None:
         names = settings.names
         # Env-agnostic unless a VPC lookup needs a concrete account and region.
         env = Environment(account=settings.account, region=settings.region) if settings.account else None
@@ -46,7 +44,6 @@ class PipelineStack(Stack):
             table=self.store.table,
             results_bucket=self.store.results_bucket,
             data_bucket=self.store.data_bucket,
-            runner_dir=runner_dir,
         )
         self.consumer = Consumer(
             self,

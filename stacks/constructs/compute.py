@@ -32,7 +32,6 @@ class RunnerCompute(Construct):
         table: dynamodb.ITable,
         results_bucket: s3.IBucket,
         data_bucket: s3.IBucket,
-        runner_dir: Path = RUNNER_DIR,
     ) -> None:
         super().__init__(scope, construct_id)
         names = settings.names
@@ -76,7 +75,7 @@ class RunnerCompute(Construct):
             container_name=RUNNER_CONTAINER_NAME,
             # Staged from runner/ at synth (no Docker needed); built and pushed by `cdk deploy`.
             image=ecs.ContainerImage.from_asset(
-                str(runner_dir),
+                str(RUNNER_DIR),
                 platform=ecr_assets.Platform.LINUX_AMD64,
                 exclude=["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "tests"],
             ),

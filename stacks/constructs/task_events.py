@@ -126,22 +126,7 @@ class Reconciler(Construct):
                 conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
             )
         )
-        # ListTasks is authorized on container instances, not tasks; the cluster condition scopes it.
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="ListThisClustersTasks",
-                actions=["ecs:ListTasks"],
-                resources=["*"],
-                conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
-            )
-        )
         _acknowledge_common(self.function, table, cluster)
-        acknowledge(
-            self.function.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecs:ListTasks is authorized on container instances, not tasks, so its resource is '*'; the statement "
-            "is limited to this cluster by the ecs:cluster condition.",
-        )
         self.schedule = events.Rule(
             self,
             "Schedule",

@@ -53,13 +53,8 @@ class Synth:
         return self.stack.resolve(self.stack.get_logical_id(construct.node.default_child))
 
 
-# The runner image is staged from runner/ (no Docker needed). INFRA_TEST_RUNNER_DIR points at
-# another build context, for working on the infrastructure while runner/ has no Dockerfile.
-RUNNER_DIR = Path(os.environ.get("INFRA_TEST_RUNNER_DIR", cdk_app.RUNNER_DIR))
-
-
 def _synth(env: str, outdir: Path) -> Synth:
-    app = cdk_app.build_app(env, outdir=str(outdir), context=cdk_app.cdk_json_context(), runner_dir=RUNNER_DIR)
+    app = cdk_app.build_app(env, outdir=str(outdir), context=cdk_app.cdk_json_context())
     assembly = app.synth()
     stack = next(c for c in app.node.children if isinstance(c, PipelineStack))
     template = assembly.get_stack_by_name(stack.stack_name).template
