@@ -1,0 +1,188 @@
+"""Drills: the local stack with faults switched on, and cancelling through the CLI.
+
+These use the stand-in runner (it sleeps, exits 0, and stops on SIGTERM with 143): what is
+drilled is the pipeline's bookkeeping (claims, slots, retries, events), not freqtrade.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_stack.lambdas import REPO
+from tests.integration.pipeline_harness import Pipeline, overlapping, successful_runs
+
+pytestmark = pytest.mark.slow
+
+MAX_ATTEMPTS = 3
+
+
+def request(job_id: str) -> dict[str, object]:
+    # Every optional field is set: a re-queue of a request without them hits a known bug
+    # (see test_interrupted_job_with_a_minimal_request_is_requeued below).
+    return {
+        "job_id": job_id,
+        "config": {"strategy": "TrendFollowingStrategy", "symbols": ["BTC/USDT:USDT"], "start_date": "2024-01-01",
+                   "end_date": "2024-02-01", "stoploss": -0.05},
+        "experiment_name": "drill",
+        "submitted_at": "2024-02-01T00:00:00Z",
+    }
+
+
+@pytest.mark.xfail(
+    reason="known bug, reported: TaskLifecycle._requeue validates the stored request with BacktestRequest, whose "
+    "optional fields (start_date, end_date, stoploss, experiment_name, submitted_at) have no defaults, so a Spot-"
+    "interrupted job whose request left any of them out is never re-queued and stays INTERRUPTED",
+    strict=False,
+)
+def test_interrupted_job_with_a_minimal_request_is_requeued(tmp_path: Path) -> None:
+    args = ["--cap", "2", "--workers", "2", "--candles", "synthetic", "--standin-runner", "1.5",
+            "--interrupt-after", "0.5", "--interrupt-share", "0.5", "--seed", "3", "--reconcile-every", "2"]
+    with Pipeline(tmp_path / "stack", args) as pipeline:
+        ids = [f"minimal-{n}" for n in range(4)]
+        for job_id in ids:
+            pipeline.send({"job_id": job_id, "config": {"strategy": "TrendFollowingStrategy"}}, check=True)
+        runs_seen = 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            jobs = {job_id: pipeline.job(job_id) or {} for job_id in ids}
+            runs_seen = sum(1 for r in pipeline.process.runs() if r["interrupted"])
+            if all(job.get("status") in ("SUCCEEDED", "FAILED") for job in jobs.values()):
+                break
+            time.sleep(1)
+        assert runs_seen > 0, "the drill interrupted nothing; pick another seed"
+        assert {job_id: job.get("status") for job_id, job in jobs.items()} == dict.fromkeys(ids, "SUCCEEDED")
+
+
+@dataclass
+class DrillOutcome:
+    ids: list[str]
+    jobs: dict[str, Any]
+    runs: dict[str, list[dict[str, Any]]]
+    stats: dict[str, Any]
+    dlq_depth: int
+
+
+@pytest.fixture(scope="module")
+def drill(tmp_path_factory: pytest.TempPathFactory) -> DrillOutcome:
+    """One drill run, read by the tests below: 16 jobs, cap 3, Spot interruptions, refused
+    launches and twin deliveries all switched on."""
+    args = [
+        "--cap", "3", "--workers", "3", "--candles", "synthetic",
+        "--standin-runner", "2.5", "--interrupt-after", "0.8",
+        "--interrupt-share", "0.4", "--fail-launch-share", "0.4", "--duplicate-share", "0.3",
+        "--max-attempts", str(MAX_ATTEMPTS), "--seed", "11",
+    ]  # fmt: skip
+    with Pipeline(tmp_path_factory.mktemp("drill") / "stack", args) as pipeline:
+        ids = [f"drill-{n:02d}" for n in range(16)]
+        for job_id in ids:
+            pipeline.send(request(job_id), check=True)
+        jobs = pipeline.wait_until_settled(ids, timeout=420)
+        return DrillOutcome(ids, jobs, pipeline.runs_by_job(), pipeline.stats(), pipeline.dlq_depth())
+
+
+def test_drill_loses_nothing_and_runs_nothing_twice(drill: DrillOutcome) -> None:
+    interrupted_runs = 0
+    for job_id in drill.ids:
+        job = drill.jobs[job_id]
+        assert job is not None, f"{job_id} was lost"
+        job_runs = sorted(drill.runs.get(job_id, []), key=lambda r: r["attempt"])
+        assert job_runs, f"{job_id} never ran"
+        # each attempt ran once, in order, never two at a time
+        assert [r["attempt"] for r in job_runs] == list(range(1, len(job_runs) + 1)), job_runs
+        assert not overlapping(job_runs), job_runs
+        assert len(successful_runs(job_runs)) <= 1, f"{job_id} ran to completion twice"
+        assert int(job["attempts"]) == len(job_runs)
+        for run in job_runs:
+            if run["interrupted"]:
+                interrupted_runs += 1
+                assert run["stop_code"] == "SpotInterruption" and run["exit_code"] == 143, run
+        if job["status"] == "SUCCEEDED":
+            assert successful_runs(job_runs) == [job_runs[-1]]
+            assert all(r["interrupted"] for r in job_runs[:-1])
+        else:
+            # the honest reason: interrupted on every attempt it was allowed
+            assert job["status"] == "FAILED", job
+            assert len(job_runs) == MAX_ATTEMPTS and all(r["interrupted"] for r in job_runs), job_runs
+            assert "Spot interruption" in job["status_reason"], job["status_reason"]
+            assert "attempt limit" in job["status_reason"], job["status_reason"]
+
+    # the faults really happened
+    assert interrupted_runs > 0, drill.stats
+    assert drill.stats["ecs"]["refused_launches"] > 0, drill.stats
+    assert drill.stats["poller"]["twin_deliveries"] > 0, drill.stats
+    assert drill.dlq_depth == 0
+    assert drill.stats["undelivered_task_events"] == 0
+
+
+@pytest.mark.xfail(
+    reason="known bug, reported: Consumer.consume releases the job's slot on a LaunchError even when another "
+    "delivery of the same job (a twin delivery, or the two re-sends of a twin deferral) launched its task "
+    "meanwhile; that task then runs without a slot and the cap can be exceeded by one per such race",
+    strict=False,
+)
+def test_drill_keeps_the_cap(drill: DrillOutcome) -> None:
+    assert drill.stats["peak_concurrent_tasks"] <= 3, drill.stats
+
+
+def cli(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "backtest_cli", "--state-dir", str(state_dir), *args],
+        cwd=REPO, capture_output=True, text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_cli_submit_cancel_and_follow(tmp_path: Path) -> None:
+    state = tmp_path / "stack"
+    args = ["--cap", "2", "--workers", "2", "--candles", "synthetic", "--standin-runner", "6", "--defer-delay", "2"]
+    with Pipeline(state, args) as pipeline:
+        submitted = cli(state, "submit", "--strategy", "TrendFollowingStrategy", "-s", "BTC/USDT:USDT",
+                        "--start", "2024-01-01", "--end", "2024-02-01", "--job-id", "cli-runs")
+        assert submitted.returncode == 0 and submitted.stdout.strip() == "cli-runs", submitted
+        for job_id in ("cli-cancel-running", "cli-cancel-waiting"):
+            assert cli(state, "submit", "--strategy", "TrendFollowingStrategy", "--job-id", job_id).returncode == 0
+
+        refused = cli(state, "submit", "--strategy", "TrendFollowingStrategy", "--stoploss", "5", "--timeframe", "7m")
+        assert refused.returncode == 2
+        assert "config.stoploss" in refused.stderr and "config.timeframe" in refused.stderr
+
+        deadline = time.monotonic() + 60
+        while (pipeline.job("cli-cancel-running") or {}).get("status") != "RUNNING":
+            assert time.monotonic() < deadline, pipeline.job("cli-cancel-running")
+            time.sleep(0.3)
+        waiting = pipeline.job("cli-cancel-waiting") or {}
+        assert waiting.get("status") == "DEFERRED", waiting  # the cap of 2 holds it back
+
+        # the waiting one first: cancelling the running one frees a slot the waiting one would take
+        for job_id in ("cli-cancel-waiting", "cli-cancel-running"):
+            cancelled = cli(state, "cancel", job_id)
+            assert cancelled.returncode == 0 and "CANCELLED" in cancelled.stdout, cancelled
+        again = cli(state, "cancel", "cli-cancel-running")
+        assert again.returncode == 1 and "already CANCELLED" in again.stdout
+
+        watched = cli(state, "watch", "cli-runs", "cli-cancel-running", "cli-cancel-waiting", "--interval", "0.5")
+        assert watched.returncode == 0, watched
+        jobs = pipeline.wait_until_settled(["cli-runs", "cli-cancel-running", "cli-cancel-waiting"], timeout=60)
+        time.sleep(3)  # let the deferred message of the cancelled job come back and be refused
+        assert jobs["cli-runs"]["status"] == "SUCCEEDED"
+        runs = pipeline.runs_by_job()
+        stopped = runs["cli-cancel-running"]
+        assert len(stopped) == 1 and stopped[0]["stop_code"] == "UserInitiated" and stopped[0]["exit_code"] == 143
+        assert "cli-cancel-waiting" not in runs, "a cancelled job was launched"
+        assert (pipeline.job("cli-cancel-waiting") or {})["status"] == "CANCELLED"
+
+        status = cli(state, "status", "cli-runs")
+        assert status.returncode == 0 and "SUCCEEDED" in status.stdout and "backtest finished" in status.stdout
+        listed = cli(state, "list", "--status", "CANCELLED", "--json")
+        assert listed.returncode == 0
+        assert {job["job_id"] for job in __import__("json").loads(listed.stdout)} == {
+            "cli-cancel-running", "cli-cancel-waiting"}
+        missing = cli(state, "status", "no-such-job")
+        assert missing.returncode == 1
+        assert pipeline.dlq_depth() == 0
