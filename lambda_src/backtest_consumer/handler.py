@@ -69,7 +69,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[s
     except Exception:
         # The batch machinery itself broke (a malformed event): retry every record we can name.
         logger.exception("batch could not be processed")
-        ids = [r["messageId"] for r in event.get("Records", []) if isinstance(r, dict) and "messageId" in r]
+        records = event.get("Records") if isinstance(event, dict) else None
+        ids = [r["messageId"] for r in records or () if isinstance(r, dict) and "messageId" in r]
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in ids]}
 
 
@@ -97,12 +98,18 @@ def _consume_in_order(record: SQSRecord) -> Result:
 
 def _message(record: SQSRecord) -> IncomingMessage:
     metrics.add_metric(name="BacktestRequestsReceived", unit=MetricUnit.Count, value=1)
-    attempt = record.message_attributes.get(ATTEMPT_ATTRIBUTE)
-    return IncomingMessage(
-        message_id=record.message_id,
-        body=record.body,
-        attempt=int(attempt.string_value) if attempt and attempt.string_value else 1,
-    )
+    return IncomingMessage(message_id=record.message_id, body=record.body, attempt=_attempt(record))
+
+
+def _attempt(record: SQSRecord) -> int:
+    """The pipeline's own attempt attribute; a sender's malformed one reads as a first attempt."""
+    attributes = record.message_attributes  # its .get() would bypass the attribute wrapper
+    value = attributes[ATTEMPT_ATTRIBUTE].string_value if ATTEMPT_ATTRIBUTE in attributes else None
+    if value and value.isdigit() and 1 <= int(value) <= 100:
+        return int(value)
+    if value:
+        logger.warning(f"ignored attempt attribute {value[:20]!r}", extra={"message_id": record.message_id})
+    return 1
 
 
 def _report(message: IncomingMessage, result: Result) -> None:

@@ -80,17 +80,23 @@ class Consumer:
             self._jobs.release_slot(request.job_id)
             self._jobs.record_launch_error(request.job_id, str(error))
             raise
-        self._jobs.record_launch(request.job_id, task, attempt=message.attempt)
+        if not self._jobs.record_launch(request.job_id, task, attempt=message.attempt):
+            return Result(Outcome.DUPLICATE, request.job_id, f"a twin delivery launched {task.task_arn}")
         return Result(Outcome.LAUNCHED, request.job_id, task.task_arn)
 
     def _reject(self, message: IncomingMessage, rejected: RequestRejected) -> Result:
+        """Record the rejection under the stated job id, else under an id derived from the
+        message; an id that already belongs to another job is never overwritten."""
         excerpt = message.body[:BODY_EXCERPT_CHARS]
-        fallback_id = derived_job_id(message.message_id)
-        job_id = rejected.job_id or fallback_id
         errors = rejected.errors
-        if not self._jobs.reject(job_id, errors, message_id=message.message_id, body_excerpt=excerpt):
-            # The stated id is another job's: keep that job intact, file this one by message.
-            errors = [*errors, FieldError("job_id", f"{job_id!r} already belongs to another job")]
-            job_id = fallback_id
-            self._jobs.reject(job_id, errors, message_id=message.message_id, body_excerpt=excerpt)
-        return Result(Outcome.REJECTED, job_id, "; ".join(f"{e.field}: {e.rule}" for e in errors))
+        candidates = [
+            rejected.job_id,
+            derived_job_id(message.message_id),
+            derived_job_id(f"{message.message_id}#rejected"),  # the derived id was stated by another job
+        ]
+        for job_id in dict.fromkeys(c for c in candidates if c):
+            if self._jobs.reject(job_id, errors, message_id=message.message_id, body_excerpt=excerpt):
+                return Result(Outcome.REJECTED, job_id, "; ".join(f"{e.field}: {e.rule}" for e in errors))
+            if job_id == rejected.job_id:
+                errors = [*errors, FieldError("job_id", f"{job_id!r} already belongs to another job")]
+        raise RuntimeError(f"no free job id to record the rejection of message {message.message_id} under")

@@ -26,10 +26,10 @@ class JobStatus(StrEnum):
 
 TERMINAL = frozenset({JobStatus.REJECTED, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
-# A job that may (still) be launched: new, deferred, re-queued after an interruption, or
+# A job that may (still) be launched: new, deferred, re-queued after an interruption,
 # RECEIVED when an earlier delivery stopped between claim and launch (RunTask's clientToken
-# then returns the task that delivery may have started).
-LAUNCHABLE = frozenset({JobStatus.RECEIVED, JobStatus.DEFERRED, JobStatus.INTERRUPTED})
+# then returns the task that delivery may have started), or REJECTED and sent again fixed.
+LAUNCHABLE = frozenset({JobStatus.RECEIVED, JobStatus.DEFERRED, JobStatus.INTERRUPTED, JobStatus.REJECTED})
 
 PREDECESSORS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.RECEIVED: LAUNCHABLE,

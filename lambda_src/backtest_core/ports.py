@@ -44,7 +44,8 @@ class JobTable(Protocol):
     def claim(self, request: BacktestRequest, *, attempt: int, message_id: str, cap: int) -> Claim:
         """Create or resume the job and take a slot for it, atomically."""
 
-    def record_launch(self, job_id: str, task: LaunchedTask, *, attempt: int) -> None: ...
+    def record_launch(self, job_id: str, task: LaunchedTask, *, attempt: int) -> bool:
+        """Record the job's task; False when a twin delivery recorded this launch first."""
 
     def record_launch_error(self, job_id: str, detail: str) -> None: ...
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -34,8 +35,12 @@ TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 STRATEGY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
 EXPERIMENT_PATTERN = r"^[A-Za-z0-9 ._-]{1,128}$"
-_PAIR = re.compile(r"^([A-Z0-9]+)/([A-Z0-9]+)(?::([A-Z0-9]+))?$")
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PAIR = re.compile(r"[A-Z0-9]+/[A-Z0-9]+(?::[A-Z0-9]+)?")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_JOB_ID = re.compile(JOB_ID_PATTERN.removeprefix("^").removesuffix("$"))
+# DynamoDB stores numbers of magnitude 1e-130 to 1e126; a request stays well inside that.
+STORABLE_MAGNITUDE = (1e-100, 1e100)
+MAX_STORED_ERRORS = 50
 
 DEFAULT_TIMEFRAME = "1h"
 DEFAULT_SYMBOLS = ("BTC/USDT:USDT",)
@@ -142,7 +147,10 @@ class _Config(BaseModel):
     @field_validator("start_date")
     @classmethod
     def _start(cls, value: str | None) -> str | None:
-        _as_day(value)
+        start = _as_day(value)
+        today = datetime.now(UTC).date()
+        if start and start > today:
+            raise ValueError(f"must not be after today ({today.isoformat()}, UTC)")
         return value
 
     @field_validator("end_date")
@@ -162,7 +170,7 @@ class _Config(BaseModel):
     def _symbols(cls, value: list[str]) -> list[str]:
         if not 1 <= len(value) <= 50:
             raise ValueError("must list 1 to 50 pairs")
-        bad = [s for s in value if not _PAIR.match(s)]
+        bad = [s for s in value if not _PAIR.fullmatch(s)]
         if bad:
             raise ValueError(
                 f"{', '.join(repr(s) for s in bad[:5])} not BASE/QUOTE or BASE/QUOTE:SETTLE "
@@ -180,20 +188,27 @@ class _Config(BaseModel):
     def _stoploss(cls, value: float | None) -> float | None:
         if value is not None and not -1 < value < 0:
             raise ValueError("must be a number between -1 and 0, both exclusive (e.g. -0.05)")
-        return value
+        return _storable(value)
 
     @field_validator("stake_amount")
     @classmethod
     def _stake(cls, value: float) -> float:
         if not value > 0:
             raise ValueError("must be greater than 0")
-        return value
+        return _storable(value)
+
+
+def _storable(value: float | None) -> Any:
+    low, high = STORABLE_MAGNITUDE
+    if value is not None and not low <= abs(value) <= high:
+        raise ValueError(f"must have a magnitude from {low:g} to {high:g} (what the job table can store)")
+    return value
 
 
 def _as_day(value: str | None) -> date | None:
     if value is None:
         return None
-    if not _DAY.match(value):
+    if not _DAY.fullmatch(value):
         raise ValueError("must be a UTC day written YYYY-MM-DD")
     try:
         return date.fromisoformat(value)
@@ -222,7 +237,10 @@ class _Envelope(BaseModel):
             raise ValueError("must be an ISO-8601 timestamp with a time zone, e.g. 2024-01-01T00:00:00Z") from None
         if parsed.tzinfo is None:
             raise ValueError("must carry a time zone (e.g. a trailing Z for UTC)")
-        return value
+        try:
+            return parsed.astimezone(UTC).isoformat()
+        except OverflowError:
+            raise ValueError("is outside the years 1 to 9999 once converted to UTC") from None
 
 
 class _NestedBody(_Envelope):
@@ -285,7 +303,7 @@ def parse_request(body: str | bytes, *, message_id: str) -> BacktestRequest:
         stake_amount=float(config.stake_amount),
         priority=envelope.priority,
         experiment_name=envelope.experiment_name,
-        submitted_at=(datetime.fromisoformat(envelope.submitted_at).astimezone(UTC) if envelope.submitted_at else None),
+        submitted_at=datetime.fromisoformat(envelope.submitted_at) if envelope.submitted_at else None,
     )
 
 
@@ -307,18 +325,48 @@ def _decode_body(body: str | bytes) -> dict[str, Any]:
 
 
 def _loads(text: str) -> Any:
+    repeated: list[tuple[dict[str, Any], str]] = []
+
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # json keeps the last of two equal keys, silently: note them, to reject the body.
+        obj = dict(pairs)
+        if len(obj) < len(pairs):
+            counts = Counter(key for key, _ in pairs)
+            repeated.extend((obj, key) for key in sorted(k for k, n in counts.items() if n > 1))
+        return obj
+
     try:
         # NaN/Infinity literals become floats here so the field rules can name the field.
-        return json.loads(text, parse_constant=float)
+        document = json.loads(text, parse_constant=float, object_pairs_hook=unique_keys)
     except (json.JSONDecodeError, RecursionError) as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
         raise RequestRejected([FieldError("body", f"is not valid JSON ({reason})")]) from None
+    if repeated:
+        raise RequestRejected(
+            [
+                FieldError(_path_to(document, obj, key)[:200], "appears more than once in one object")
+                for obj, key in repeated
+            ]
+        )
+    return document
+
+
+def _path_to(node: Any, target: dict[str, Any], key: str, path: str = "") -> str:
+    """The dotted path of ``key`` in the object ``target`` somewhere inside ``node``."""
+    if node is target:
+        return f"{path}.{key}" if path else key
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for name, child in children:
+        found = _path_to(child, target, key, f"{path}.{name}" if path else str(name))
+        if found:
+            return found
+    return ""
 
 
 def _stated_job_id(document: dict[str, Any]) -> str | None:
     """The sender's job id when it is valid: a rejection is then recorded under it."""
     job_id = document.get("job_id")
-    if isinstance(job_id, str) and re.match(JOB_ID_PATTERN, job_id):
+    if isinstance(job_id, str) and _JOB_ID.fullmatch(job_id):
         return job_id
     return None
 
@@ -337,21 +385,27 @@ _RULES = {
 
 
 def _field_errors(exc: ValidationError) -> list[FieldError]:
-    errors: list[FieldError] = []
-    for err in exc.errors():
+    unique: dict[FieldError, None] = {}  # ordered, and linear to deduplicate
+    for err in exc.errors(include_url=False):
         field = ".".join(str(part) for part in err["loc"]) or "body"
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "bool_type" or isinstance(err.get("input"), bool):
-            message = "must be a number, not true/false"
-        elif err["type"] in _RULES:
-            message = _RULES[err["type"]]
-        elif isinstance(err.get("input"), float) and not math.isfinite(err["input"]):
-            message = _RULES["finite_number"]
-        elif err["type"] == "string_pattern_mismatch":
-            message = f"must match {err['ctx']['pattern']}"
-        elif err["type"] in ("greater_than_equal", "less_than_equal"):
-            message = "must be a whole number from 0 to 9"
-        error = FieldError(field, message)
-        if error not in errors:
-            errors.append(error)
+        unique[FieldError(field[:200], _rule(err)[:500])] = None
+    errors = list(unique)
+    if len(errors) > MAX_STORED_ERRORS:  # a REJECTED record must stay far below DynamoDB's 400 KB
+        hidden = len(errors) - MAX_STORED_ERRORS + 1
+        errors = [*errors[: MAX_STORED_ERRORS - 1], FieldError("body", f"... and {hidden} more errors")]
     return errors
+
+
+def _rule(err: Any) -> str:
+    kind, given = err["type"], err.get("input")
+    if isinstance(given, bool) and kind in ("float_type", "int_type"):
+        return "must be a number, not true/false"
+    if kind in _RULES:
+        return _RULES[kind]
+    if isinstance(given, float) and not math.isfinite(given):
+        return _RULES["finite_number"]
+    if kind == "string_pattern_mismatch":
+        return f"must match {err['ctx']['pattern']}"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        return "must be a whole number from 0 to 9"
+    return str(err["msg"]).removeprefix("Value error, ")

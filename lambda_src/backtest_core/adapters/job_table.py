@@ -89,8 +89,9 @@ class DynamoJobTable:
                 "experiment_name",
                 "submitted_at",
             ),
-            # A resumed job starts its next task afresh: the last attempt's task is history.
-            remove=("task_arn", "task_version"),
+            # A resumed job starts its next task afresh: the last attempt's task is history, and
+            # a fixed resubmission of a rejected job drops the old errors.
+            remove=("task_arn", "task_version", "launched_at", "errors", "body_excerpt"),
         )
         job_update = {
             "Update": {
@@ -99,7 +100,7 @@ class DynamoJobTable:
                 "UpdateExpression": update,
                 # An interrupted job is launchable only by the re-queued message of its next attempt.
                 "ConditionExpression": (
-                    "attribute_not_exists(job_id) OR #status IN (:received, :deferred) "
+                    "attribute_not_exists(job_id) OR #status IN (:received, :deferred, :rejected) "
                     "OR (#status = :interrupted AND attempts < :attempt)"
                 ),
                 "ExpressionAttributeNames": {**names, "#status": "status"},
@@ -108,6 +109,7 @@ class DynamoJobTable:
                         **values,
                         ":received": JobStatus.RECEIVED.value,
                         ":deferred": JobStatus.DEFERRED.value,
+                        ":rejected": JobStatus.REJECTED.value,
                         ":interrupted": JobStatus.INTERRUPTED.value,
                         ":attempt": attempt,
                     }
@@ -147,20 +149,32 @@ class DynamoJobTable:
                 time.sleep(random.uniform(0.01, 0.05) * (retry + 1))
         raise AssertionError("unreachable")
 
-    def record_launch(self, job_id: str, task: LaunchedTask, *, attempt: int) -> None:
-        # A False here means a racing twin delivery, or a task event that overtook this write,
-        # has moved the job already: nothing is left to record.
-        self.transition(
-            job_id,
-            JobStatus.LAUNCHED,
-            {
-                "task_arn": task.task_arn,
-                "capacity_provider": task.capacity_provider,
-                "launched_at": self._now(),
-                "attempts": attempt,
-            },
-            remove=("status_reason",),
-        )
+    def record_launch(self, job_id: str, task: LaunchedTask, *, attempt: int) -> bool:
+        launch = {
+            "task_arn": task.task_arn,
+            "capacity_provider": task.capacity_provider,
+            "launched_at": self._now(),
+            "attempts": attempt,
+        }
+        if self.transition(job_id, JobStatus.LAUNCHED, launch, remove=("status_reason",)):
+            return True
+        # The job moved on without us: a task event may have overtaken this write (then the
+        # launch is still ours to record), or a twin delivery recorded it (then we are late).
+        update, names, values = _assignments({**launch, "updated_at": self._now()})
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_to_ddb({"job_id": job_id}),
+                UpdateExpression=update,
+                ConditionExpression="#arn = :arn AND attribute_not_exists(#launched)",
+                ExpressionAttributeNames={**names, "#arn": "task_arn", "#launched": "launched_at"},
+                ExpressionAttributeValues=_to_ddb({**values, ":arn": task.task_arn}),
+            )
+            return True
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
 
     def record_launch_error(self, job_id: str, detail: str) -> None:
         self._update(job_id, {"status_reason": f"launch failed: {detail}"[:1000]})
@@ -189,6 +203,7 @@ class DynamoJobTable:
             },
             create=True,
             keep_if_present=("request", "received_at", "ttl"),
+            remove=("errors", "body_excerpt"),
         )
 
     def reject(self, job_id: str, errors: list[FieldError], *, message_id: str, body_excerpt: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from decimal import Decimal
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -257,3 +258,14 @@ def test_an_old_attempt_cannot_relaunch_an_interrupted_job(aws: AwsWorld) -> Non
     consumer.consume(message(example_request(), attempt=1))
     aws.jobs.transition("job-1", JobStatus.INTERRUPTED)
     assert consumer.consume(message(example_request(), attempt=1)).outcome is Outcome.DUPLICATE
+
+
+def test_a_rejected_job_sent_again_fixed_under_its_id_launches(aws: AwsWorld) -> None:
+    consumer = aws.consumer()
+    first = consumer.consume(message(example_request(stop_loss=-0.05), message_id="m-1"))
+    fixed = consumer.consume(message(example_request(stoploss=-0.05), message_id="m-2"))
+
+    assert (first.outcome, fixed.outcome) == (Outcome.REJECTED, Outcome.LAUNCHED)
+    job = aws.jobs.get("job-1")
+    assert job is not None and job["status"] == JobStatus.LAUNCHED
+    assert "errors" not in job and job["request"]["stoploss"] == Decimal("-0.05")

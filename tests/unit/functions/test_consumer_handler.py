@@ -10,6 +10,7 @@ import pytest
 
 import backtest_consumer.handler as handler
 from backtest_core.consumer import Consumer
+from backtest_core.jobs import JobStatus
 from backtest_core.settings import ConsumerSettings, SettingsError
 from tests.factories import example_request, sqs_event
 from tests.unit.conftest import AwsWorld
@@ -59,6 +60,18 @@ def test_wired_from_settings_it_launches_the_seed_example(aws: AwsWorld, monkeyp
         handler.consumer.cache_clear()
     assert response == {"batchItemFailures": []}
     assert aws.jobs.get("job-1")["status"] == "LAUNCHED"  # type: ignore[index]
+
+
+def test_the_attempt_attribute_of_a_requeued_message_reaches_the_launch(aws: AwsWorld, use_consumer: Any) -> None:
+    use_consumer(aws.consumer())
+    invoke(sqs_event(json.dumps(example_request())))
+    aws.jobs.transition("job-1", JobStatus.INTERRUPTED)  # as the task-events handler leaves it
+
+    assert invoke(sqs_event(json.dumps(example_request()), attempt=2)) == {"batchItemFailures": []}
+
+    job = aws.jobs.get("job-1")
+    assert job is not None and job["status"] == "LAUNCHED" and job["attempts"] == 2
+    assert len(aws.tasks()) == 2
 
 
 def test_all_succeed_gives_an_empty_failure_list(aws: AwsWorld, use_consumer: Any) -> None:
