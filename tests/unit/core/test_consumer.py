@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
-from decimal import Decimal
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from typing import Any
 
 import pytest
