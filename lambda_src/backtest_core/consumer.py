@@ -77,8 +77,7 @@ class Consumer:
         except LaunchError as error:
             # Free the slot for others; the redelivery claims it again and RunTask's token
             # returns the same task if this launch did go through.
-            self._jobs.release_slot(request.job_id)
-            self._jobs.record_launch_error(request.job_id, str(error))
+            self._jobs.abandon_launch(request.job_id, str(error))
             raise
         if not self._jobs.record_launch(request.job_id, task, attempt=message.attempt):
             return Result(Outcome.DUPLICATE, request.job_id, f"a twin delivery launched {task.task_arn}")

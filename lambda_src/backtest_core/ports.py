@@ -47,9 +47,8 @@ class JobTable(Protocol):
     def record_launch(self, job_id: str, task: LaunchedTask, *, attempt: int) -> bool:
         """Record the job's task; False when a twin delivery recorded this launch first."""
 
-    def record_launch_error(self, job_id: str, detail: str) -> None: ...
-
-    def release_slot(self, job_id: str) -> None: ...
+    def abandon_launch(self, job_id: str, detail: str) -> None:
+        """Note the launch error and free the slot, unless a twin delivery launched the job."""
 
     def defer(self, request: BacktestRequest, *, message_id: str) -> bool:
         """Mark the job DEFERRED; False when it has moved past launch meanwhile."""

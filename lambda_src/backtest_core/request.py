@@ -75,15 +75,16 @@ class BacktestRequest(BaseModel):
     job_id: str
     strategy: str
     timeframe: str
-    start_date: date | None
-    end_date: date | None
     symbols: tuple[str, ...]
     trading_mode: Literal["spot", "futures"]
-    stoploss: float | None
     stake_amount: float
     priority: int
-    experiment_name: str | None
-    submitted_at: datetime | None
+    # Optional: the stored record (``to_record``) leaves them out when absent.
+    start_date: date | None = None
+    end_date: date | None = None
+    stoploss: float | None = None
+    experiment_name: str | None = None
+    submitted_at: datetime | None = None
 
     def to_record(self) -> dict[str, Any]:
         """The form stored in the job table (and read by the runner): absent values left out,

@@ -176,8 +176,39 @@ class DynamoJobTable:
                 return False
             raise
 
-    def record_launch_error(self, job_id: str, detail: str) -> None:
-        self._update(job_id, {"status_reason": f"launch failed: {detail}"[:1000]})
+    def abandon_launch(self, job_id: str, detail: str) -> None:
+        """After a failed launch: note why and free the slot, both only while the job is still
+        unlaunched. A twin delivery may have launched it meanwhile: its slot then stays."""
+        update, names, values = _assignments(
+            {"status_reason": f"launch failed: {detail}"[:1000], "updated_at": self._now()}
+        )
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _to_ddb({"job_id": job_id}),
+                            "UpdateExpression": update,
+                            "ConditionExpression": "#status = :received",
+                            "ExpressionAttributeNames": {**names, "#status": "status"},
+                            "ExpressionAttributeValues": _to_ddb({**values, ":received": JobStatus.RECEIVED.value}),
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _to_ddb({"job_id": SLOT_RECORD_KEY}),
+                            "UpdateExpression": "DELETE holders :job_set",
+                            "ExpressionAttributeValues": _to_ddb({":job_set": {job_id}}),
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            reasons = error.response.get("CancellationReasons", [])
+            if not (reasons and reasons[0].get("Code") == "ConditionalCheckFailed"):
+                raise
 
     def release_slot(self, job_id: str) -> None:
         self._ddb.update_item(
@@ -307,17 +338,6 @@ class DynamoJobTable:
                 yield _from_ddb(item)
 
     # --- helpers ------------------------------------------------------------------------
-
-    def _update(self, job_id: str, fields: dict[str, Any]) -> None:
-        update, names, values = _assignments({**fields, "updated_at": self._now()})
-        self._ddb.update_item(
-            TableName=self._table,
-            Key=_to_ddb({"job_id": job_id}),
-            UpdateExpression=update,
-            ConditionExpression="attribute_exists(job_id)",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=_to_ddb(values),
-        )
 
     def _ttl_epoch(self) -> int:
         return int((datetime.now(UTC) + self._ttl).timestamp())

@@ -269,3 +269,25 @@ def test_a_rejected_job_sent_again_fixed_under_its_id_launches(aws: AwsWorld) ->
     job = aws.jobs.get("job-1")
     assert job is not None and job["status"] == JobStatus.LAUNCHED
     assert "errors" not in job and job["request"]["stoploss"] == Decimal("-0.05")
+
+
+class TwinLaunchesFirst:
+    """B's RunTask: meanwhile twin A launches the job; then B's own call finds no capacity."""
+
+    def __init__(self, twin: Consumer) -> None:
+        self._twin = twin
+
+    def run_task(self, **params: Any) -> dict[str, Any]:
+        assert self._twin.consume(message(example_request(), message_id="m-a")).outcome is Outcome.LAUNCHED
+        return {"tasks": [], "failures": [{"reason": "Capacity is unavailable at this time"}]}
+
+
+def test_a_failed_twin_launch_keeps_the_slot_of_the_launched_job(aws: AwsWorld) -> None:
+    twin_b = aws.consumer(ecs=TwinLaunchesFirst(aws.consumer()))
+    with pytest.raises(LaunchError):
+        twin_b.consume(message(example_request(), message_id="m-b"))
+
+    job = aws.jobs.get("job-1")
+    assert job is not None and job["status"] == JobStatus.LAUNCHED and "status_reason" not in job
+    assert aws.jobs.slot_holders() == {"job-1"}
+    assert len(aws.tasks()) == 1

@@ -303,3 +303,12 @@ def test_reconciler_leaves_a_healthy_running_job_alone(pipeline: Pipeline, aws: 
     pipeline.event("job-1", "RUNNING")
     assert pipeline.lifecycle.reconcile(max_task_duration=timedelta(hours=6)) == []
     assert pipeline.status() == JobStatus.RUNNING and aws.jobs.slot_holders() == {"job-1"}
+
+
+def test_interrupted_job_with_a_minimal_request_is_requeued(aws: AwsWorld) -> None:
+    pipeline = Pipeline(aws)
+    body = json.dumps({"job_id": "bare", "config": {"strategy": "TrendFollowingStrategy"}})
+    assert pipeline.consumer.consume(IncomingMessage("m-bare", body)).outcome is Outcome.LAUNCHED
+    assert pipeline.event("bare", "STOPPED", stop_code="SpotInterruption") is Change.INTERRUPTED
+    assert pipeline.deliver_queued() == [Outcome.LAUNCHED]
+    assert aws.jobs.get("bare")["attempts"] == 2  # type: ignore[index]
