@@ -47,9 +47,7 @@ class Target:
     def backend(self) -> Backend:
         if self._backend is None:
             try:
-                self._backend = (
-                    deployed_backend(self.env, self.region) if self.env else local_backend(self.state_dir)
-                )
+                self._backend = deployed_backend(self.env, self.region) if self.env else local_backend(self.state_dir)
             except BackendError as error:
                 errors.print(f"[red]error:[/red] {error}")
                 raise typer.Exit(1) from None
@@ -80,7 +78,9 @@ def _backend(ctx: typer.Context) -> Backend:
 @app.command()
 def submit(
     ctx: typer.Context,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="JSON request (object or list); - for stdin")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="JSON request (object or list); - for stdin")
+    ] = None,
     strategy: Annotated[str | None, typer.Option(help="strategy class name")] = None,
     timeframe: Annotated[str, typer.Option(help="candle timeframe")] = "1h",
     start: Annotated[str | None, typer.Option(help="first day, YYYY-MM-DD (UTC)")] = None,
@@ -94,8 +94,9 @@ def submit(
     no_check: Annotated[bool, typer.Option("--no-check", help="send without checking the rules first")] = False,
 ) -> None:
     """Send a backtest request; prints the job id (one per line)."""
-    documents = _documents(file, strategy, timeframe, start, end, symbol, stoploss, stake_amount, job_id, experiment,
-                           priority)
+    documents = _documents(
+        file, strategy, timeframe, start, end, symbol, stoploss, stake_amount, job_id, experiment, priority
+    )
     backend = _backend(ctx)
     for document in documents:
         try:
@@ -107,9 +108,19 @@ def submit(
             raise typer.Exit(2) from None
 
 
-def _documents(file: Path | None, strategy: str | None, timeframe: str, start: str | None, end: str | None,
-               symbol: list[str] | None, stoploss: float | None, stake_amount: float | None, job_id: str | None,
-               experiment: str | None, priority: int | None) -> list[Any]:
+def _documents(
+    file: Path | None,
+    strategy: str | None,
+    timeframe: str,
+    start: str | None,
+    end: str | None,
+    symbol: list[str] | None,
+    stoploss: float | None,
+    stake_amount: float | None,
+    job_id: str | None,
+    experiment: str | None,
+    priority: int | None,
+) -> list[Any]:
     if file is not None:
         if strategy:
             errors.print("[red]error:[/red] give --file or --strategy, not both")
@@ -125,8 +136,12 @@ def _documents(file: Path | None, strategy: str | None, timeframe: str, start: s
         errors.print("[red]error:[/red] give --strategy NAME (and options) or --file REQUEST.json")
         raise typer.Exit(2)
     config: dict[str, Any] = {"strategy": strategy, "timeframe": timeframe}
-    for key, value in (("start_date", start), ("end_date", end), ("stoploss", stoploss),
-                       ("stake_amount", stake_amount)):
+    for key, value in (
+        ("start_date", start),
+        ("end_date", end),
+        ("stoploss", stoploss),
+        ("stake_amount", stake_amount),
+    ):
         if value is not None:
             config[key] = value
     if symbol:
@@ -219,8 +234,9 @@ def watch(
         raise typer.Exit(1)
 
 
-def follow(backend: Backend, ids: list[str], *, interval: float = 1.0, timeout: float = 3600.0,
-           title: str = "jobs") -> dict[str, dict[str, Any] | None]:
+def follow(
+    backend: Backend, ids: list[str], *, interval: float = 1.0, timeout: float = 3600.0, title: str = "jobs"
+) -> dict[str, dict[str, Any] | None]:
     deadline = time.monotonic() + timeout
     jobs: dict[str, dict[str, Any] | None] = {}
 
@@ -241,12 +257,12 @@ def follow(backend: Backend, ids: list[str], *, interval: float = 1.0, timeout: 
 # --- the local stack --------------------------------------------------------------------------
 
 
-@app.command()
-def up(
-    args: Annotated[list[str] | None, typer.Argument(help="options for `python -m local_stack up` (see --help)")] = None,
-) -> None:
-    """Run the local stack in the foreground (Ctrl-C stops it); `backtest --local ...` talks to it."""
-    os.execv(sys.executable, [sys.executable, "-m", "local_stack", "up", *(args or [])])
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def up(ctx: typer.Context) -> None:
+    """Run the local stack in the foreground (Ctrl-C stops it); other options go to
+    `python -m local_stack up` (see its --help). `backtest ...` then talks to it."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "lambda_src")])}
+    os.execve(sys.executable, [sys.executable, "-m", "local_stack", "up", *ctx.args], env)
 
 
 @app.command(context_settings={"allow_extra_args": False})

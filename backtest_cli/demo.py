@@ -71,12 +71,15 @@ def run_demo(console: Console, *, state_dir: Path, data_dir: Path | None, candle
             for run in runs:
                 console.print(f"  runner log: {run['log']}")
         if data.get("kind") == "synthetic":
-            console.print(Panel(
-                "These results come from SYNTHETIC candles (a random walk generated locally, because the exchange "
-                "could not be reached). They show the pipeline working; the figures say nothing about the strategy. "
-                "Use --data-dir with real freqtrade data for meaningful figures.",
-                title="[bold yellow]synthetic data[/bold yellow]", expand=False,
-            ))
+            console.print(
+                Panel(
+                    "These results come from SYNTHETIC candles (a random walk generated locally, because the exchange "
+                    "could not be reached). They show the pipeline working; the figures say nothing about the "
+                    "strategy. Use --data-dir with real freqtrade data for meaningful figures.",
+                    title="[bold yellow]synthetic data[/bold yellow]",
+                    expand=False,
+                )
+            )
         console.print(f"dead-letter queue: {dlq_depth(backend)} message(s)")
         console.print(f"logs: {state_dir / 'stack.log'} (stack), {state_dir / 'lambdas.log'} (Lambda functions)")
         return 0 if ok else 1
@@ -88,8 +91,10 @@ def run_demo(console: Console, *, state_dir: Path, data_dir: Path | None, candle
 def _say_candles(console: Console, data: dict[str, Any]) -> None:
     kind = data.get("kind")
     if kind == "synthetic":
-        console.print(f"[bold yellow]candles: SYNTHETIC[/bold yellow] (generated, not market data) in {data.get('path')}"
-                      f" — {data.get('why', 'marker file found')}")
+        console.print(
+            f"[bold yellow]candles: SYNTHETIC[/bold yellow] (generated, not market data) in {data.get('path')}"
+            f" — {data.get('why', 'marker file found')}"
+        )
     elif kind == "download":
         console.print(f"candles: downloaded from {data.get('exchange')} by the runner")
     else:

@@ -13,7 +13,7 @@ from typing import Any
 from backtest_cli.backend import Backend
 from backtest_core.adapters.job_table import SLOT_RECORD_KEY
 from backtest_core.jobs import TERMINAL, JobStatus
-from backtest_core.request import RequestRejected, derived_job_id, parse_request
+from backtest_core.request import derived_job_id, parse_request
 
 ACTIVE = (JobStatus.RECEIVED, JobStatus.DEFERRED, JobStatus.LAUNCHED, JobStatus.RUNNING, JobStatus.INTERRUPTED)
 
@@ -52,7 +52,9 @@ def is_done(job: dict[str, Any] | None) -> bool:
     return job is not None and job.get("status") in {s.value for s in TERMINAL}
 
 
-def wait_for(backend: Backend, job_ids: list[str], timeout: float, poll: float = 1.0) -> dict[str, dict[str, Any] | None]:
+def wait_for(
+    backend: Backend, job_ids: list[str], timeout: float, poll: float = 1.0
+) -> dict[str, dict[str, Any] | None]:
     """Poll until every job is in an end state (or the timeout); returns the last reads."""
     deadline = time.monotonic() + timeout
     jobs: dict[str, dict[str, Any] | None] = {}
@@ -84,7 +86,8 @@ def download_results(backend: Backend, job_id: str, target: Path) -> list[Path]:
 
 def dlq_depth(backend: Backend) -> int:
     attributes = backend.client("sqs").get_queue_attributes(
-        QueueUrl=backend.dlq_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        QueueUrl=backend.dlq_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 

@@ -94,8 +94,19 @@ def job_panel(job: dict[str, Any]) -> Panel:
     facts.add_column(style="bold")
     facts.add_column()
     facts.add_row("status", status_text(job.get("status")))
-    for key in ("status_reason", "attempts", "task_arn", "capacity_provider", "received_at", "launched_at",
-                "started_at", "finished_at", "exit_code", "result_uri", "experiment_name"):
+    for key in (
+        "status_reason",
+        "attempts",
+        "task_arn",
+        "capacity_provider",
+        "received_at",
+        "launched_at",
+        "started_at",
+        "finished_at",
+        "exit_code",
+        "result_uri",
+        "experiment_name",
+    ):
         if job.get(key) not in (None, ""):
             facts.add_row(key.replace("_", " "), str(job[key]))
     parts: list[Any] = [facts]
@@ -106,10 +117,13 @@ def job_panel(job: dict[str, Any]) -> Panel:
         parts.append(errors)
     if job.get("request"):
         request = job["request"]
-        parts.append(Text(
-            f"request: {request.get('strategy')} {request.get('timeframe')} "
-            f"{request.get('start_date', '…')}..{request.get('end_date', '…')} {', '.join(request.get('symbols', []))}"
-        ))
+        parts.append(
+            Text(
+                f"request: {request.get('strategy')} {request.get('timeframe')} "
+                f"{request.get('start_date', '…')}..{request.get('end_date', '…')} "
+                f"{', '.join(request.get('symbols', []))}"
+            )
+        )
     if job.get("summary"):
         parts.append(summary_table(job["summary"]))
     return Panel(Group(*parts), title=f"job {job.get('job_id')}", expand=False)

@@ -35,8 +35,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="without --data-dir: download when the exchange is reachable (auto), or generate",
     )
-    up.add_argument("--standin-runner", type=float, default=None, metavar="SECONDS",
-                    help="run a stand-in that sleeps SECONDS instead of freqtrade (pipeline benchmarks)")
+    up.add_argument(
+        "--standin-runner",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="run a stand-in that sleeps SECONDS instead of freqtrade (pipeline benchmarks)",
+    )
     up.add_argument("--interrupt-share", type=float, default=0.0, help="share of tasks Spot interrupts")
     up.add_argument("--interrupt-after", type=float, default=2.0, help="seconds into a run the interruption hits")
     up.add_argument("--fail-launch-share", type=float, default=0.0, help="share of launches refused (capacity)")
@@ -70,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
         state_dir=state_dir,
         max_concurrent_tasks=args.cap,
         workers=args.workers or (os.cpu_count() or 2),
-        runner_command=standin_runner_command(args.standin_runner) if args.standin_runner is not None
+        runner_command=standin_runner_command(args.standin_runner)
+        if args.standin_runner is not None
         else real_runner_command(),
         data_dir=data_dir,
         allow_download=allow_download,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
 import threading
@@ -91,3 +92,65 @@ class MotoServer(ThreadedMotoServer):
         from moto.moto_api import state_manager
 
         state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
+        cheap_dynamodb_transactions()
+
+
+class _CopyWithoutTables:
+    """``copy`` for moto's DynamoDB module while a transaction runs: a table is not copied."""
+
+    def __init__(self, table_type: type) -> None:
+        self._table_type = table_type
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        return value if isinstance(value, self._table_type) else copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+def cheap_dynamodb_transactions() -> None:
+    """moto backs up every table a TransactWriteItems touches with a deepcopy of the whole
+    table (twice for two items of one table), so each claim costs time in proportion to the
+    number of jobs: 500 queued jobs slow the emulator to a crawl. Here the rollback keeps a
+    copy of just the items the transaction writes, which restores the same state: DynamoDB
+    requests are serialized (``_AtomicDynamoDB``), so nothing else changes them meanwhile.
+    Tables with a sort key keep moto's own path (the pipeline has none)."""
+    from moto.dynamodb import models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    backend = models.DynamoDBBackend
+    if getattr(backend, "_local_stack_rollback", False):
+        return
+    original = backend.transact_write_items
+    shim = _CopyWithoutTables(models.Table)
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = []
+        for entry in transact_items:
+            _, operation = next(iter(entry.items()))
+            table = self.tables.get(operation.get("TableName"))
+            if table is None:
+                continue
+            if table.range_key_attr is not None:
+                return original(self, transact_items)  # type: ignore[no-any-return]
+            key = (operation.get("Item") or operation.get("Key") or {}).get(table.hash_key_attr)
+            if key is None:
+                return original(self, transact_items)  # type: ignore[no-any-return]
+            hash_value = DynamoType(key)
+            saved.append((table, hash_value, copy.deepcopy(table.items.get(hash_value))))
+        module_copy = models.copy
+        models.copy = shim  # type: ignore[assignment]
+        try:
+            return original(self, transact_items)  # type: ignore[no-any-return]
+        except Exception:
+            for table, hash_value, item in reversed(saved):
+                if item is None:
+                    table.items.pop(hash_value, None)
+                else:
+                    table.items[hash_value] = item
+            raise
+        finally:
+            models.copy = module_copy
+
+    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    backend._local_stack_rollback = True  # type: ignore[attr-defined]

@@ -64,8 +64,22 @@ def ensure_synthetic(out: Path, python: Path, *, seed: int = 42) -> Path:
 
 # --- generation (pandas) ------------------------------------------------------------------
 
-_FREQ = {"1m": "1min", "3m": "3min", "5m": "5min", "15m": "15min", "30m": "30min", "1h": "1h", "2h": "2h",
-         "4h": "4h", "6h": "6h", "8h": "8h", "12h": "12h", "1d": "1D", "3d": "3D", "1w": "7D"}
+_FREQ = {
+    "1m": "1min",
+    "3m": "3min",
+    "5m": "5min",
+    "15m": "15min",
+    "30m": "30min",
+    "1h": "1h",
+    "2h": "2h",
+    "4h": "4h",
+    "6h": "6h",
+    "8h": "8h",
+    "12h": "12h",
+    "1d": "1D",
+    "3d": "3D",
+    "1w": "7D",
+}
 
 
 def _minute_path(rng: Any, start: str, end: str, price: float) -> Any:

@@ -79,7 +79,11 @@ class LocalEcs:
         token = params.get("clientToken", "")
         with ledger.lock:
             ledger.calls[token] = calls = ledger.calls.get(token, 0) + 1
-            if token not in ledger.by_token and ledger.faults.fails_launch(token) and calls <= ledger.faults.fail_launch_times:
+            if (
+                token not in ledger.by_token
+                and ledger.faults.fails_launch(token)
+                and calls <= ledger.faults.fail_launch_times
+            ):
                 ledger.refused_launches += 1
                 return {
                     "tasks": [],

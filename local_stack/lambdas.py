@@ -99,7 +99,7 @@ def wrap_sqs_attribute_get() -> str | None:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSMessageAttributes
 
     def get(self: SQSMessageAttributes, key: str, default: Any = None) -> Any:
-        return self[key] if key in self else default
+        return self.get(key, default)
 
     SQSMessageAttributes.get = get  # type: ignore[method-assign,assignment]
     return (

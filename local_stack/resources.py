@@ -92,7 +92,9 @@ def create_resources(
     vpc_id = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
     subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.40.0.0/20", AvailabilityZone=f"{REGION}a")["Subnet"]
-    group = ec2.create_security_group(GroupName=names("tasks"), Description="backtest tasks (egress only)", VpcId=vpc_id)
+    group = ec2.create_security_group(
+        GroupName=names("tasks"), Description="backtest tasks (egress only)", VpcId=vpc_id
+    )
 
     cluster = ecs.create_cluster(
         clusterName=names.cluster,

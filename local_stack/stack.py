@@ -116,7 +116,9 @@ class LocalStack:
             },
         )
         self.consumer = consumer
-        self.task_events = LocalFunction("backtest-task-events-local", "task_events.handler", timeout_seconds=60, environment=common)
+        self.task_events = LocalFunction(
+            "backtest-task-events-local", "task_events.handler", timeout_seconds=60, environment=common
+        )
         self.reconciler = LocalFunction(
             "backtest-reconciler-local",
             "reconciler.handler",
@@ -226,9 +228,7 @@ class LocalStack:
         assert self.executor is not None and self.poller is not None
         runs = self.executor.runs()
         now = time.time()
-        intervals = [
-            (self._launch_times.get(r["task_arn"], r["created_at"]), r["stopped_at"] or now) for r in runs
-        ]
+        intervals = [(self._launch_times.get(r["task_arn"], r["created_at"]), r["stopped_at"] or now) for r in runs]
         ecs = self._boto3_shim.ledger if self._boto3_shim else None
         return {
             "at": now,

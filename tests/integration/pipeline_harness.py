@@ -3,6 +3,7 @@ through the CLI's own functions, and read back jobs, runs and figures."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections import defaultdict
@@ -50,7 +51,9 @@ class Pipeline:
 
     def send_raw(self, body: str) -> str:
         assert self.backend is not None
-        return str(self.backend.client("sqs").send_message(QueueUrl=self.backend.queue_url, MessageBody=body)["MessageId"])
+        return str(
+            self.backend.client("sqs").send_message(QueueUrl=self.backend.queue_url, MessageBody=body)["MessageId"]
+        )
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         assert self.backend is not None
@@ -82,8 +85,7 @@ class Pipeline:
             if time.monotonic() > deadline:
                 pending = {k: (v or {}).get("status") for k, v in jobs.items() if not is_done(v)}
                 raise AssertionError(
-                    f"not settled after {timeout:.0f} s: {pending}; stats {json.dumps(stats)}\n"
-                    f"{self.process.output()}"
+                    f"not settled after {timeout:.0f} s: {pending}; stats {json.dumps(stats)}\n{self.process.output()}"
                 )
             time.sleep(1.0)
 
@@ -120,7 +122,7 @@ def successful_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def overlapping(runs: list[dict[str, Any]]) -> bool:
     """Did two runs of one job ever run at the same time?"""
     spans = sorted((r["started_at"], r["ended_at"] or r["stopped_at"]) for r in runs if r["started_at"])
-    return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
+    return any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
 
 
 def error_fields(job: dict[str, Any]) -> set[str]:

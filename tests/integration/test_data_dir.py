@@ -12,12 +12,28 @@ from tests.integration.pipeline_harness import SHARED_TESTDATA, Pipeline, requir
 pytestmark = pytest.mark.slow
 
 REQUESTS = [
-    {"job_id": "real-futures-1h", "config": {"strategy": "TrendFollowingStrategy", "timeframe": "1h",
-                                             "start_date": "2021-11-17", "end_date": "2021-11-21",
-                                             "symbols": ["XRP/USDT:USDT"], "stoploss": -0.05}},
-    {"job_id": "real-spot-5m", "config": {"strategy": "MeanReversionStrategy", "timeframe": "5m",
-                                          "start_date": "2018-01-11", "end_date": "2018-01-29",
-                                          "symbols": ["ETH/BTC", "LTC/BTC"], "stake_amount": 0.05}},
+    {
+        "job_id": "real-futures-1h",
+        "config": {
+            "strategy": "TrendFollowingStrategy",
+            "timeframe": "1h",
+            "start_date": "2021-11-17",
+            "end_date": "2021-11-21",
+            "symbols": ["XRP/USDT:USDT"],
+            "stoploss": -0.05,
+        },
+    },
+    {
+        "job_id": "real-spot-5m",
+        "config": {
+            "strategy": "MeanReversionStrategy",
+            "timeframe": "5m",
+            "start_date": "2018-01-11",
+            "end_date": "2018-01-29",
+            "symbols": ["ETH/BTC", "LTC/BTC"],
+            "stake_amount": 0.05,
+        },
+    },
 ]
 
 

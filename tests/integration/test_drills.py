@@ -28,8 +28,13 @@ def request(job_id: str) -> dict[str, object]:
     # (see test_interrupted_job_with_a_minimal_request_is_requeued below).
     return {
         "job_id": job_id,
-        "config": {"strategy": "TrendFollowingStrategy", "symbols": ["BTC/USDT:USDT"], "start_date": "2024-01-01",
-                   "end_date": "2024-02-01", "stoploss": -0.05},
+        "config": {
+            "strategy": "TrendFollowingStrategy",
+            "symbols": ["BTC/USDT:USDT"],
+            "start_date": "2024-01-01",
+            "end_date": "2024-02-01",
+            "stoploss": -0.05,
+        },
         "experiment_name": "drill",
         "submitted_at": "2024-02-01T00:00:00Z",
     }
@@ -42,8 +47,24 @@ def request(job_id: str) -> dict[str, object]:
     strict=False,
 )
 def test_interrupted_job_with_a_minimal_request_is_requeued(tmp_path: Path) -> None:
-    args = ["--cap", "2", "--workers", "2", "--candles", "synthetic", "--standin-runner", "1.5",
-            "--interrupt-after", "0.5", "--interrupt-share", "0.5", "--seed", "3", "--reconcile-every", "2"]
+    args = [
+        "--cap",
+        "2",
+        "--workers",
+        "2",
+        "--candles",
+        "synthetic",
+        "--standin-runner",
+        "1.5",
+        "--interrupt-after",
+        "0.5",
+        "--interrupt-share",
+        "0.5",
+        "--seed",
+        "3",
+        "--reconcile-every",
+        "2",
+    ]
     with Pipeline(tmp_path / "stack", args) as pipeline:
         ids = [f"minimal-{n}" for n in range(4)]
         for job_id in ids:
@@ -134,7 +155,11 @@ def test_drill_keeps_the_cap(drill: DrillOutcome) -> None:
 def cli(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "backtest_cli", "--state-dir", str(state_dir), *args],
-        cwd=REPO, capture_output=True, text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
     )
 
 
@@ -142,8 +167,20 @@ def test_cli_submit_cancel_and_follow(tmp_path: Path) -> None:
     state = tmp_path / "stack"
     args = ["--cap", "2", "--workers", "2", "--candles", "synthetic", "--standin-runner", "6", "--defer-delay", "2"]
     with Pipeline(state, args) as pipeline:
-        submitted = cli(state, "submit", "--strategy", "TrendFollowingStrategy", "-s", "BTC/USDT:USDT",
-                        "--start", "2024-01-01", "--end", "2024-02-01", "--job-id", "cli-runs")
+        submitted = cli(
+            state,
+            "submit",
+            "--strategy",
+            "TrendFollowingStrategy",
+            "-s",
+            "BTC/USDT:USDT",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-02-01",
+            "--job-id",
+            "cli-runs",
+        )
         assert submitted.returncode == 0 and submitted.stdout.strip() == "cli-runs", submitted
         for job_id in ("cli-cancel-running", "cli-cancel-waiting"):
             assert cli(state, "submit", "--strategy", "TrendFollowingStrategy", "--job-id", job_id).returncode == 0
@@ -182,7 +219,9 @@ def test_cli_submit_cancel_and_follow(tmp_path: Path) -> None:
         listed = cli(state, "list", "--status", "CANCELLED", "--json")
         assert listed.returncode == 0
         assert {job["job_id"] for job in __import__("json").loads(listed.stdout)} == {
-            "cli-cancel-running", "cli-cancel-waiting"}
+            "cli-cancel-running",
+            "cli-cancel-waiting",
+        }
         missing = cli(state, "status", "no-such-job")
         assert missing.returncode == 1
         assert pipeline.dlq_depth() == 0

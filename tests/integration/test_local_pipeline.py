@@ -30,42 +30,123 @@ SEED = {
     },
 }
 VALID = [
-    {"job_id": "v-btc-4h", "config": {"strategy": "TrendFollowingStrategy", "timeframe": "4h",
-                                      "start_date": "2024-01-01", "end_date": "2024-04-01",
-                                      "symbols": ["BTC/USDT:USDT"]}},
-    {"job_id": "v-eth-1h", "config": {"strategy": "TrendFollowingStrategy", "timeframe": "1h",
-                                      "start_date": "2024-02-01", "end_date": "2024-02-20",
-                                      "symbols": ["ETH/USDT:USDT"], "stoploss": -0.1}},
-    {"job_id": "v-sol-upper-1H", "config": {"strategy": "TrendFollowingStrategy", "timeframe": "1H",
-                                            "start_date": "2024-03-01", "end_date": "2024-04-01",
-                                            "symbols": ["SOL/USDT:USDT"]}, "priority": 5},
-    {"job_id": "v-spot", "config": {"strategy": "MeanReversionStrategy", "timeframe": "15m",
-                                    "start_date": "2024-03-01", "end_date": "2024-03-08",
-                                    "symbols": ["ETH/BTC"], "stake_amount": 0.05}},
-    {"job_id": "v-flat", "strategy_name": "MeanReversionStrategy", "timeframe": "15m",
-     "start_date": "2024-02-01", "end_date": "2024-02-10", "symbols": ["XRP/USDT:USDT"]},
-    {"job_id": "v-experiment", "config": {"strategy": "TrendFollowingStrategy", "start_date": "2024-05-01",
-                                          "end_date": "2024-06-01", "symbols": ["BTC/USDT:USDT", "SOL/USDT:USDT"]},
-     "experiment_name": "integration run", "submitted_at": "2024-06-02T10:00:00+02:00"},
+    {
+        "job_id": "v-btc-4h",
+        "config": {
+            "strategy": "TrendFollowingStrategy",
+            "timeframe": "4h",
+            "start_date": "2024-01-01",
+            "end_date": "2024-04-01",
+            "symbols": ["BTC/USDT:USDT"],
+        },
+    },
+    {
+        "job_id": "v-eth-1h",
+        "config": {
+            "strategy": "TrendFollowingStrategy",
+            "timeframe": "1h",
+            "start_date": "2024-02-01",
+            "end_date": "2024-02-20",
+            "symbols": ["ETH/USDT:USDT"],
+            "stoploss": -0.1,
+        },
+    },
+    {
+        "job_id": "v-sol-upper-1H",
+        "config": {
+            "strategy": "TrendFollowingStrategy",
+            "timeframe": "1H",
+            "start_date": "2024-03-01",
+            "end_date": "2024-04-01",
+            "symbols": ["SOL/USDT:USDT"],
+        },
+        "priority": 5,
+    },
+    {
+        "job_id": "v-spot",
+        "config": {
+            "strategy": "MeanReversionStrategy",
+            "timeframe": "15m",
+            "start_date": "2024-03-01",
+            "end_date": "2024-03-08",
+            "symbols": ["ETH/BTC"],
+            "stake_amount": 0.05,
+        },
+    },
+    {
+        "job_id": "v-flat",
+        "strategy_name": "MeanReversionStrategy",
+        "timeframe": "15m",
+        "start_date": "2024-02-01",
+        "end_date": "2024-02-10",
+        "symbols": ["XRP/USDT:USDT"],
+    },
+    {
+        "job_id": "v-experiment",
+        "config": {
+            "strategy": "TrendFollowingStrategy",
+            "start_date": "2024-05-01",
+            "end_date": "2024-06-01",
+            "symbols": ["BTC/USDT:USDT", "SOL/USDT:USDT"],
+        },
+        "experiment_name": "integration run",
+        "submitted_at": "2024-06-02T10:00:00+02:00",
+    },
 ]
-WRAPPED = {"job_id": "v-wrapped", "config": {"strategy": "TrendFollowingStrategy", "start_date": "2024-04-01",
-                                             "end_date": "2024-04-15", "symbols": ["ETH/USDT:USDT"]}}
-WITHOUT_ID = {"config": {"strategy": "TrendFollowingStrategy", "timeframe": "4h", "start_date": "2024-02-01",
-                         "end_date": "2024-05-01", "symbols": ["XRP/USDT:USDT"]}}
+WRAPPED = {
+    "job_id": "v-wrapped",
+    "config": {
+        "strategy": "TrendFollowingStrategy",
+        "start_date": "2024-04-01",
+        "end_date": "2024-04-15",
+        "symbols": ["ETH/USDT:USDT"],
+    },
+}
+WITHOUT_ID = {
+    "config": {
+        "strategy": "TrendFollowingStrategy",
+        "timeframe": "4h",
+        "start_date": "2024-02-01",
+        "end_date": "2024-05-01",
+        "symbols": ["XRP/USDT:USDT"],
+    }
+}
 INVALID = {
-    "x-stop-loss": ({"job_id": "x-stop-loss", "config": {"strategy": "TrendFollowingStrategy", "stop_loss": -0.05}},
-                    "config.stop_loss"),
-    "x-dates": ({"job_id": "x-dates", "config": {"strategy": "TrendFollowingStrategy", "start_date": "2024-03-01",
-                                                 "end_date": "2024-01-01"}}, "config.end_date"),
-    "x-timeframe": ({"job_id": "x-timeframe", "config": {"strategy": "TrendFollowingStrategy", "timeframe": "7m"}},
-                    "config.timeframe"),
+    "x-stop-loss": (
+        {"job_id": "x-stop-loss", "config": {"strategy": "TrendFollowingStrategy", "stop_loss": -0.05}},
+        "config.stop_loss",
+    ),
+    "x-dates": (
+        {
+            "job_id": "x-dates",
+            "config": {"strategy": "TrendFollowingStrategy", "start_date": "2024-03-01", "end_date": "2024-01-01"},
+        },
+        "config.end_date",
+    ),
+    "x-timeframe": (
+        {"job_id": "x-timeframe", "config": {"strategy": "TrendFollowingStrategy", "timeframe": "7m"}},
+        "config.timeframe",
+    ),
     "x-strategy": ({"job_id": "x-strategy", "config": {"strategy": "rm -rf /"}}, "config.strategy"),
-    "x-mixed": ({"job_id": "x-mixed", "config": {"strategy": "TrendFollowingStrategy",
-                                                 "symbols": ["BTC/USDT", "ETH/USDT:USDT"]}}, "config.symbols"),
-    "x-both-forms": ({"job_id": "x-both-forms", "config": {"strategy": "TrendFollowingStrategy"},
-                      "strategy_name": "TrendFollowingStrategy"}, "body"),
-    "x-stake": ({"job_id": "x-stake", "config": {"strategy": "TrendFollowingStrategy", "stake_amount": True,
-                                                 "stoploss": 2}}, "config.stake_amount"),
+    "x-mixed": (
+        {
+            "job_id": "x-mixed",
+            "config": {"strategy": "TrendFollowingStrategy", "symbols": ["BTC/USDT", "ETH/USDT:USDT"]},
+        },
+        "config.symbols",
+    ),
+    "x-both-forms": (
+        {
+            "job_id": "x-both-forms",
+            "config": {"strategy": "TrendFollowingStrategy"},
+            "strategy_name": "TrendFollowingStrategy",
+        },
+        "body",
+    ),
+    "x-stake": (
+        {"job_id": "x-stake", "config": {"strategy": "TrendFollowingStrategy", "stake_amount": True, "stoploss": 2}},
+        "config.stake_amount",
+    ),
 }
 
 
