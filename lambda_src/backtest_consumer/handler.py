@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.batch import (
     async_process_partial_response,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from backtest_core.adapters.request_queue import ATTEMPT_ATTRIBUTE
@@ -50,7 +51,7 @@ def consumer() -> Consumer:
 
 @metrics.log_metrics
 @logger.inject_lambda_context
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
+def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     try:
         consumer()  # build it here, once: worker threads racing into a cold cache would each build one
         records = event["Records"]
@@ -103,8 +104,8 @@ def _message(record: SQSRecord) -> IncomingMessage:
 
 def _attempt(record: SQSRecord) -> int:
     """The pipeline's own attempt attribute; a sender's malformed one reads as a first attempt."""
-    attributes = record.message_attributes  # its .get() would bypass the attribute wrapper
-    value = attributes[ATTEMPT_ATTRIBUTE].string_value if ATTEMPT_ATTRIBUTE in attributes else None
+    # Read the raw event: Powertools' message_attributes.get() returns unwrapped dicts.
+    value = record.raw_event.get("messageAttributes", {}).get(ATTEMPT_ATTRIBUTE, {}).get("stringValue")
     if value and value.isdigit() and 1 <= int(value) <= 100:
         return int(value)
     if value:

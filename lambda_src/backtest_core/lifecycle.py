@@ -52,7 +52,7 @@ class TaskState:
             if override.get("name") == container_name
             for env in override.get("environment", [])
         }
-        container = next((c for c in task.get("containers", []) if c.get("name") == container_name), {})
+        container: dict[str, Any] = next((c for c in task.get("containers", []) if c.get("name") == container_name), {})
         job_id = overrides.get("JOB_ID") or task.get("startedBy")
         if not job_id:
             raise ValueError(f"task {task.get('taskArn')} carries no JOB_ID: not a backtest task")
@@ -220,11 +220,11 @@ class TaskLifecycle:
 
         live = {job["job_id"] for job in active}
         for holder in self._jobs.slot_holders() - live:
-            job = self._jobs.get(holder)
+            holder_job = self._jobs.get(holder)
             claim_in_flight = (
-                job is not None
-                and job["status"] in (JobStatus.RECEIVED, JobStatus.LAUNCHED, JobStatus.RUNNING)
-                and now - _parse(job["updated_at"]) < stale_claim
+                holder_job is not None
+                and holder_job["status"] in (JobStatus.RECEIVED, JobStatus.LAUNCHED, JobStatus.RUNNING)
+                and now - _parse(holder_job["updated_at"]) < stale_claim
             )
             if not claim_in_flight:
                 self._jobs.release_slot(holder)
