@@ -83,3 +83,14 @@ diff: venv ## what `make deploy ENV=...` would change
 
 bench-synth: venv ## synth wall time per environment; writes its section of BENCHMARKS.md
 	$(PY) bench/synth.py
+
+# Local stack and CLI
+.PHONY: local-stack bench-drain
+test-integration: venv ## integration tests: the whole pipeline through the local stack (slow)
+	$(PY) -m pytest tests/integration
+
+local-stack: venv ## run the local stack in the foreground; then `$(PY) -m backtest_cli ...` in another shell
+	$(PY) -m backtest_cli up
+
+bench-drain: venv ## 500 requests through the local stack (cap 10, stand-in runner); writes BENCHMARKS.md
+	$(PY) bench/drain.py
