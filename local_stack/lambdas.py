@@ -78,36 +78,6 @@ class LocalFunction:
             raise
 
 
-def sqs_attribute_get_is_raw() -> bool:
-    """True when Powertools' ``SQSRecord.message_attributes.get(name)`` returns the raw dict
-    (only ``[name]`` wraps it), so ``.string_value`` on it raises AttributeError."""
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-    attributes = SQSRecord({"messageAttributes": {"a": {"stringValue": "2", "dataType": "Number"}}}).message_attributes
-    return not hasattr(attributes.get("a"), "string_value")
-
-
-def wrap_sqs_attribute_get() -> str | None:
-    """Known issue (reported): the consumer handler reads the ``attempt`` attribute with
-    ``.get(...).string_value``; with aws-lambda-powertools 3.37 ``.get`` returns a dict and
-    every message carrying the attribute (deferrals, Spot re-queues) fails until the DLQ.
-    The local stack makes ``.get`` behave like ``[...]`` so the rest of the pipeline can run,
-    and says so in state.json and stack.log; tests/integration/test_lambda_contract.py keeps
-    failing until the handler itself is fixed. Returns the notice, or None when not needed."""
-    if not sqs_attribute_get_is_raw():
-        return None
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSMessageAttributes
-
-    def get(self: SQSMessageAttributes, key: str, default: Any = None) -> Any:
-        return self.get(key, default)
-
-    SQSMessageAttributes.get = get  # type: ignore[method-assign,assignment]
-    return (
-        "workaround active: Powertools SQSMessageAttributes.get returns a raw dict, which breaks "
-        "backtest_consumer.handler._message for messages with the 'attempt' attribute"
-    )
-
-
 def install_boto3_shim(shim: Any) -> None:
     """Make the Lambda code create its AWS clients through ``shim``: in
     ``backtest_core.adapters.wiring`` (the one place the functions build clients) and, for

@@ -16,7 +16,7 @@ from typing import Any
 from local_stack.aws import MotoServer, aws_environment, client
 from local_stack.executor import Executor, peak_overlap, runner_base_environment
 from local_stack.faults import Boto3WithLocalEcs, FaultSwitches
-from local_stack.lambdas import REPO, LocalFunction, install_boto3_shim, wrap_sqs_attribute_get
+from local_stack.lambdas import REPO, LocalFunction, install_boto3_shim
 from local_stack.poller import Poller
 from local_stack.resources import LOCAL_ENV, Resources, create_resources
 
@@ -86,9 +86,6 @@ class LocalStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.server.start()
         os.environ.update(aws_environment(self.endpoint))
-        self.workarounds = [notice for notice in (wrap_sqs_attribute_get(),) if notice]
-        for notice in self.workarounds:
-            log.warning(notice)
         self.resources = res = create_resources(self.endpoint, visibility_timeout=config.visibility_timeout)
 
         common = {
@@ -219,7 +216,6 @@ class LocalStack:
             "started_at": self.started_at,
             "resources": self.resources.as_dict(),
             "config": self.config.describe(),
-            "workarounds": self.workarounds,
             "data": self.config.candles or data_provenance(self.config.data_dir),
         }
         _write_json(self.state_dir / STATE_FILE, state)
