@@ -4,6 +4,7 @@ stack (its state file). Either way the CLI gets boto3 clients and resource names
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,17 @@ class Backend:
         return TaskLifecycle(jobs=self.jobs, queue=SqsRequestQueue(self.client("sqs"), self.queue_url), tasks=tasks)
 
 
+def stack_alive(state: dict[str, Any]) -> bool:
+    """Is the process that wrote this state file still running?"""
+    try:
+        os.kill(int(state["pid"]), 0)
+    except (KeyError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def local_backend(state_dir: Path = DEFAULT_STATE_DIR) -> Backend:
     state_file = state_dir / "state.json"
     if not state_file.is_file():
@@ -65,6 +77,11 @@ def local_backend(state_dir: Path = DEFAULT_STATE_DIR) -> Backend:
             "`python -m backtest_cli up` (or use --env ENV for a deployed environment)"
         )
     state = json.loads(state_file.read_text())
+    if not stack_alive(state):
+        raise BackendError(
+            f"{state_file} names a local stack (pid {state.get('pid')}) that is no longer running: "
+            "start one with `python -m backtest_cli up`"
+        )
     resources = state["resources"]
     return Backend(
         label=f"local stack at {state['endpoint']}",

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from backtest_cli.app import follow
-from backtest_cli.backend import local_backend
+from backtest_cli.backend import local_backend, stack_alive
 from backtest_cli.jobs import dlq_depth, download_results, result_files, send
 from backtest_cli.views import job_panel
 from local_stack.process import StackProcess
@@ -38,13 +38,21 @@ def run_demo(console: Console, *, state_dir: Path, data_dir: Path | None, candle
         loaded = json.loads(request.read_text())
         documents = loaded if isinstance(loaded, list) else [loaded]
     console.rule("backtest pipeline: local demo")
-    console.print("starting the local stack (moto on 127.0.0.1, consumer, task events, reconciler, Fargate executor)…")
     stack = StackProcess(state_dir, args)
-    try:
-        stack.start()
-    except RuntimeError as error:
-        console.print(f"[red]the local stack did not start:[/red] {error}")
-        return 1
+    running = _running_state(state_dir)
+    if running:
+        # a stack started with `backtest up` is already serving this state directory: use it
+        console.print(f"using the local stack already running at {running['endpoint']} (pid {running['pid']})")
+        stack.state = running
+    else:
+        console.print(
+            "starting the local stack (moto on 127.0.0.1, consumer, task events, reconciler, Fargate executor)…"
+        )
+        try:
+            stack.start()
+        except RuntimeError as error:
+            console.print(f"[red]the local stack did not start:[/red] {error}")
+            return 1
     try:
         backend = local_backend(state_dir)
         data = stack.state.get("data", {})
@@ -84,8 +92,20 @@ def run_demo(console: Console, *, state_dir: Path, data_dir: Path | None, candle
         console.print(f"logs: {state_dir / 'stack.log'} (stack), {state_dir / 'lambdas.log'} (Lambda functions)")
         return 0 if ok else 1
     finally:
-        console.print("stopping the local stack…")
-        stack.stop()
+        if not running:
+            console.print("stopping the local stack…")
+            stack.stop()
+
+
+def _running_state(state_dir: Path) -> dict[str, Any] | None:
+    state_file = state_dir / "state.json"
+    if not state_file.is_file():
+        return None
+    try:
+        state = json.loads(state_file.read_text())
+    except ValueError:
+        return None
+    return state if stack_alive(state) else None
 
 
 def _say_candles(console: Console, data: dict[str, Any]) -> None:
