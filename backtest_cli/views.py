@@ -61,8 +61,14 @@ def elapsed(job: dict[str, Any]) -> str:
 
 def jobs_table(jobs: list[dict[str, Any]], title: str | None = None) -> Table:
     table = Table(title=title, expand=False)
-    for column in ("job", "status", "strategy", "tf", "pairs", "attempt", "time", "result / reason"):
-        table.add_column(column, overflow="fold")
+    table.add_column("job", overflow="fold", min_width=12)
+    table.add_column("status", no_wrap=True, min_width=9)
+    table.add_column("strategy", overflow="fold", min_width=8)
+    table.add_column("tf", no_wrap=True, min_width=2)
+    table.add_column("pairs", overflow="fold", min_width=9)
+    table.add_column("try", no_wrap=True, justify="right", min_width=3)
+    table.add_column("time", no_wrap=True, justify="right", min_width=4)
+    table.add_column("result / reason", overflow="fold", min_width=14)
     for job in jobs:
         request = job.get("request", {}) or {}
         summary = job.get("summary") or {}
