@@ -1,13 +1,17 @@
 """One SQS message in, one outcome out: the consumer's domain logic (DESIGN section 4).
 
-Exactly one task per job rests on two things: the claim is a conditional write (a job that
-is already launched, running or done is a duplicate), and RunTask carries a clientToken
-derived from the job id and attempt, so two deliveries racing past the claim, or a
-redelivery after a crash between RunTask and the LAUNCHED write, get the same task back.
+Exactly one task per job rests on two things. The claim is a conditional write that makes one
+delivery the job's claimant until it launches the job, lets go after a failed launch, or its
+lease (the Lambda timeout) ends; any other delivery meanwhile, or after launch, is a duplicate.
+And RunTask carries a clientToken derived from the job id and attempt, so a redelivery after a
+crash between RunTask and the LAUNCHED write (it comes back after the lease) gets the same task.
+The concurrency slot is taken in the same write as the claim and freed only by its claimant
+(after a failed launch) or when the task stops, so two deliveries can never hold one slot twice.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -49,12 +53,14 @@ class Consumer:
         queue: RequestQueue,
         max_concurrent_tasks: int,
         defer_delay_seconds: int,
+        claim_lease_seconds: int = 300,
     ) -> None:
         self._jobs = jobs
         self._launcher = launcher
         self._queue = queue
         self._cap = max_concurrent_tasks
         self._defer_delay = defer_delay_seconds
+        self._lease = claim_lease_seconds
 
     def consume(self, message: IncomingMessage) -> Result:
         try:
@@ -62,8 +68,18 @@ class Consumer:
         except RequestRejected as rejected:
             return self._reject(message, rejected)
 
-        claim = self._jobs.claim(request, attempt=message.attempt, message_id=message.message_id, cap=self._cap)
+        claimant = uuid.uuid4().hex  # this delivery; a twin of it is another claimant
+        claim = self._jobs.claim(
+            request,
+            attempt=message.attempt,
+            message_id=message.message_id,
+            cap=self._cap,
+            claimant=claimant,
+            lease_seconds=self._lease,
+        )
         if claim.outcome is ClaimOutcome.NOT_LAUNCHABLE:
+            # Also when another delivery holds the claim: its own message stays in the queue
+            # until it has launched the job, so deleting this one loses nothing.
             return Result(Outcome.DUPLICATE, request.job_id, f"job is already {claim.existing_status}")
         if claim.outcome is ClaimOutcome.CAP_REACHED:
             if not self._jobs.defer(request, message_id=message.message_id):
@@ -77,7 +93,7 @@ class Consumer:
         except LaunchError as error:
             # Free the slot for others; the redelivery claims it again and RunTask's token
             # returns the same task if this launch did go through.
-            self._jobs.abandon_launch(request.job_id, str(error))
+            self._jobs.abandon_launch(request.job_id, claimant=claimant, detail=str(error))
             raise
         if not self._jobs.record_launch(request.job_id, task, attempt=message.attempt):
             return Result(Outcome.DUPLICATE, request.job_id, f"a twin delivery launched {task.task_arn}")

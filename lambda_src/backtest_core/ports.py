@@ -14,7 +14,7 @@ from backtest_core.request import BacktestRequest, FieldError
 
 class ClaimOutcome(StrEnum):
     CLAIMED = "CLAIMED"  # the job is ours to launch and holds a concurrency slot
-    NOT_LAUNCHABLE = "NOT_LAUNCHABLE"  # the job already exists past launch: a duplicate
+    NOT_LAUNCHABLE = "NOT_LAUNCHABLE"  # launched or done already, or another delivery is launching it
     CAP_REACHED = "CAP_REACHED"  # every slot is held by another job
 
 
@@ -41,14 +41,17 @@ class LaunchError(Exception):
 
 
 class JobTable(Protocol):
-    def claim(self, request: BacktestRequest, *, attempt: int, message_id: str, cap: int) -> Claim:
-        """Create or resume the job and take a slot for it, atomically."""
+    def claim(
+        self, request: BacktestRequest, *, attempt: int, message_id: str, cap: int, claimant: str, lease_seconds: int
+    ) -> Claim:
+        """Create or resume the job and take a slot for it, atomically; the job is then the
+        claimant's until it is launched, let go, or the lease ends."""
 
     def record_launch(self, job_id: str, task: LaunchedTask, *, attempt: int) -> bool:
         """Record the job's task; False when a twin delivery recorded this launch first."""
 
-    def abandon_launch(self, job_id: str, detail: str) -> None:
-        """Note the launch error and free the slot, unless a twin delivery launched the job."""
+    def abandon_launch(self, job_id: str, *, claimant: str, detail: str) -> None:
+        """Note the launch error, let go of the claim and free the slot, while the claim is ours."""
 
     def defer(self, request: BacktestRequest, *, message_id: str) -> bool:
         """Mark the job DEFERRED; False when it has moved past launch meanwhile."""

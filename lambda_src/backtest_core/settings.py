@@ -74,6 +74,8 @@ class ConsumerSettings(EnvSettings):
     spot_fallback_to_on_demand: bool = False
     max_concurrent_tasks: Annotated[int, Field(ge=1, le=1000)] = 10
     defer_delay_seconds: Annotated[int, Field(ge=0, le=900)] = 60
+    # How long a delivery owns a job it is launching: at least the function's timeout.
+    claim_lease_seconds: Annotated[int, Field(ge=1, le=3600)] = 300
     record_concurrency: Annotated[int, Field(ge=1, le=10)] = 5  # records of one batch in flight
     job_ttl_days: Annotated[int, Field(ge=1)] = 90
     metrics_namespace: str = "BacktestPipeline"

@@ -59,6 +59,8 @@ class Consumer(Construct):
                 "SPOT_FALLBACK_TO_ON_DEMAND": _flag(settings.spot_fallback_to_on_demand),
                 "MAX_CONCURRENT_TASKS": str(settings.max_concurrent_tasks),
                 "DEFER_DELAY_SECONDS": str(settings.defer_delay_seconds),
+                # A delivery owns the job it launches for as long as it can run.
+                "CLAIM_LEASE_SECONDS": str(settings.consumer_timeout_seconds),
                 "JOB_TTL_DAYS": str(settings.job_ttl_days),
                 "METRICS_NAMESPACE": METRICS_NAMESPACE,
             },

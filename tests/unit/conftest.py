@@ -68,7 +68,7 @@ class AwsWorld:
             self, ddb=OneCallAtATime(self.ddb), sqs=OneCallAtATime(self.sqs), ecs=OneCallAtATime(self.ecs)
         )
 
-    def consumer(self, *, cap: int = 10, ecs: Any = None, fallback: bool = False) -> Consumer:
+    def consumer(self, *, cap: int = 10, ecs: Any = None, fallback: bool = False, lease: int = 300) -> Consumer:
         """The consumer's domain over this world; ``ecs`` replaces the (idempotent) ECS client."""
         return Consumer(
             jobs=DynamoJobTable(self.ddb, TABLE),
@@ -83,6 +83,7 @@ class AwsWorld:
             queue=SqsRequestQueue(self.sqs, self.queue_url),
             max_concurrent_tasks=cap,
             defer_delay_seconds=0,
+            claim_lease_seconds=lease,
         )
 
     def consumer_settings(self, **overrides: Any) -> ConsumerSettings:

@@ -66,11 +66,16 @@ class DynamoJobTable:
 
     # --- consumer ------------------------------------------------------------------------
 
-    def claim(self, request: BacktestRequest, *, attempt: int, message_id: str, cap: int) -> Claim:
+    def claim(
+        self, request: BacktestRequest, *, attempt: int, message_id: str, cap: int, claimant: str, lease_seconds: int
+    ) -> Claim:
         now = self._now()
+        lease_ends = utc_now(datetime.now(UTC) + timedelta(seconds=lease_seconds))
         update, names, values = _assignments(
             {
                 "status": JobStatus.RECEIVED.value,
+                "claimant": claimant,
+                "claim_expires": lease_ends,
                 "message_id": message_id,
                 "updated_at": now,
                 "request": request.to_record(),
@@ -98,12 +103,15 @@ class DynamoJobTable:
                 "TableName": self._table,
                 "Key": _to_ddb({"job_id": request.job_id}),
                 "UpdateExpression": update,
-                # An interrupted job is launchable only by the re-queued message of its next attempt.
+                # One delivery at a time: a RECEIVED job is another delivery's until its lease ends
+                # (that delivery finished, failed and let go, or died). An interrupted job is
+                # launchable only by the re-queued message of its next attempt.
                 "ConditionExpression": (
-                    "attribute_not_exists(job_id) OR #status IN (:received, :deferred, :rejected) "
+                    "attribute_not_exists(job_id) OR #status IN (:deferred, :rejected) "
+                    "OR (#status = :received AND (attribute_not_exists(#lease) OR #lease < :now)) "
                     "OR (#status = :interrupted AND attempts < :attempt)"
                 ),
-                "ExpressionAttributeNames": {**names, "#status": "status"},
+                "ExpressionAttributeNames": {**names, "#status": "status", "#lease": "claim_expires"},
                 "ExpressionAttributeValues": _to_ddb(
                     {
                         **values,
@@ -112,6 +120,7 @@ class DynamoJobTable:
                         ":rejected": JobStatus.REJECTED.value,
                         ":interrupted": JobStatus.INTERRUPTED.value,
                         ":attempt": attempt,
+                        ":now": now,
                     }
                 ),
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -156,7 +165,7 @@ class DynamoJobTable:
             "launched_at": self._now(),
             "attempts": attempt,
         }
-        if self.transition(job_id, JobStatus.LAUNCHED, launch, remove=("status_reason",)):
+        if self.transition(job_id, JobStatus.LAUNCHED, launch, remove=("status_reason", "claimant", "claim_expires")):
             return True
         # The job moved on without us: a task event may have overtaken this write (then the
         # launch is still ours to record), or a twin delivery recorded it (then we are late).
@@ -176,11 +185,12 @@ class DynamoJobTable:
                 return False
             raise
 
-    def abandon_launch(self, job_id: str, detail: str) -> None:
-        """After a failed launch: note why and free the slot, both only while the job is still
-        unlaunched. A twin delivery may have launched it meanwhile: its slot then stays."""
+    def abandon_launch(self, job_id: str, *, claimant: str, detail: str) -> None:
+        """After a failed launch: note why, let go of the claim and free the slot, all only while
+        the job is still this claimant's and unlaunched."""
         update, names, values = _assignments(
-            {"status_reason": f"launch failed: {detail}"[:1000], "updated_at": self._now()}
+            {"status_reason": f"launch failed: {detail}"[:1000], "updated_at": self._now()},
+            remove=("claimant", "claim_expires"),
         )
         try:
             self._ddb.transact_write_items(
@@ -190,9 +200,11 @@ class DynamoJobTable:
                             "TableName": self._table,
                             "Key": _to_ddb({"job_id": job_id}),
                             "UpdateExpression": update,
-                            "ConditionExpression": "#status = :received",
-                            "ExpressionAttributeNames": {**names, "#status": "status"},
-                            "ExpressionAttributeValues": _to_ddb({**values, ":received": JobStatus.RECEIVED.value}),
+                            "ConditionExpression": "#status = :received AND #claimant = :claimant",
+                            "ExpressionAttributeNames": {**names, "#status": "status", "#claimant": "claimant"},
+                            "ExpressionAttributeValues": _to_ddb(
+                                {**values, ":received": JobStatus.RECEIVED.value, ":claimant": claimant}
+                            ),
                         }
                     },
                     {

@@ -41,4 +41,5 @@ def consumer_from(settings: ConsumerSettings) -> Consumer:
         queue=SqsRequestQueue(boto3.client("sqs", config=AWS_CONFIG), settings.backtest_queue_url),
         max_concurrent_tasks=settings.max_concurrent_tasks,
         defer_delay_seconds=settings.defer_delay_seconds,
+        claim_lease_seconds=settings.claim_lease_seconds,
     )

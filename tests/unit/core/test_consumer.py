@@ -128,9 +128,22 @@ class CrashAfterRunTask:
         return response
 
 
+def test_a_twin_delivery_during_the_claim_lease_is_a_duplicate_and_launches_nothing(aws: AwsWorld) -> None:
+    ecs = CrashAfterRunTask(IdempotentEcsClient(aws.ecs))
+    with pytest.raises(RuntimeError):
+        aws.consumer(ecs=ecs).consume(message(example_request()))  # claimed, launched, then died
+
+    twin = aws.consumer(ecs=ecs).consume(message(example_request(), message_id="m-twin"))
+
+    assert twin.outcome is Outcome.DUPLICATE and "RECEIVED" in twin.detail
+    assert len(ecs.tokens) == 1 and aws.jobs.slot_holders() == {"job-1"}
+
+
 def test_crash_between_run_task_and_state_write_then_redelivery_gives_one_task(aws: AwsWorld) -> None:
     ecs = CrashAfterRunTask(IdempotentEcsClient(aws.ecs))
-    consumer = aws.consumer(ecs=ecs)
+    # SQS redelivers after the visibility timeout (6x the Lambda timeout), past the claim lease:
+    # a lease of 0 stands for that wait.
+    consumer = aws.consumer(ecs=ecs, lease=0)
     with pytest.raises(RuntimeError):
         consumer.consume(message(example_request()))
     assert aws.jobs.get("job-1")["status"] == JobStatus.RECEIVED  # type: ignore[index]
@@ -271,23 +284,27 @@ def test_a_rejected_job_sent_again_fixed_under_its_id_launches(aws: AwsWorld) ->
     assert "errors" not in job and job["request"]["stoploss"] == Decimal("-0.05")
 
 
-class TwinLaunchesFirst:
-    """B's RunTask: meanwhile twin A launches the job; then B's own call finds no capacity."""
+class TwinArrivesDuringLaunch:
+    """B's RunTask: meanwhile twin A is delivered; then B's own call finds no capacity."""
 
     def __init__(self, twin: Consumer) -> None:
         self._twin = twin
+        self.twin_outcomes: list[Outcome] = []
 
     def run_task(self, **params: Any) -> dict[str, Any]:
-        assert self._twin.consume(message(example_request(), message_id="m-a")).outcome is Outcome.LAUNCHED
+        self.twin_outcomes.append(self._twin.consume(message(example_request(), message_id="m-a")).outcome)
         return {"tasks": [], "failures": [{"reason": "Capacity is unavailable at this time"}]}
 
 
-def test_a_failed_twin_launch_keeps_the_slot_of_the_launched_job(aws: AwsWorld) -> None:
-    twin_b = aws.consumer(ecs=TwinLaunchesFirst(aws.consumer()))
+def test_a_twin_during_a_failing_launch_neither_launches_nor_frees_the_slot(aws: AwsWorld) -> None:
+    ecs = TwinArrivesDuringLaunch(aws.consumer())
     with pytest.raises(LaunchError):
-        twin_b.consume(message(example_request(), message_id="m-b"))
+        aws.consumer(ecs=ecs).consume(message(example_request(), message_id="m-b"))
 
+    assert ecs.twin_outcomes == [Outcome.DUPLICATE]  # B held the claim
     job = aws.jobs.get("job-1")
-    assert job is not None and job["status"] == JobStatus.LAUNCHED and "status_reason" not in job
-    assert aws.jobs.slot_holders() == {"job-1"}
-    assert len(aws.tasks()) == 1
+    assert job is not None and job["status"] == JobStatus.RECEIVED and "claimant" not in job
+    assert aws.jobs.slot_holders() == set() and aws.tasks() == []
+    # B's message comes back and launches the job, once.
+    assert aws.consumer().consume(message(example_request(), message_id="m-b")).outcome is Outcome.LAUNCHED
+    assert len(aws.tasks()) == 1 and aws.jobs.slot_holders() == {"job-1"}

@@ -231,7 +231,12 @@ def test_reconciler_keeps_the_slot_of_a_claim_in_flight(pipeline: Pipeline, aws:
     aws.jobs.transition("job-1", JobStatus.FAILED)  # make room, then claim without launching
     aws.jobs.release_slot("job-1")
     aws.jobs.claim(
-        parse_request(json.dumps(example_request(job_id="job-2")), message_id="m"), attempt=1, message_id="m", cap=10
+        parse_request(json.dumps(example_request(job_id="job-2")), message_id="m"),
+        attempt=1,
+        message_id="m",
+        cap=10,
+        claimant="c",
+        lease_seconds=300,
     )
     pipeline.lifecycle.reconcile(max_task_duration=timedelta(hours=6))
     assert aws.jobs.slot_holders() == {"job-2"}
