@@ -75,8 +75,8 @@ def main() -> None:
     body = f"""## Synth (bench/synth.py)
 
 `cdk synth -c env=<env> --quiet` with the pinned CDK CLI ({cli}), cdk-nag included, no Docker,
-Lambda dependency cache warm; {os.cpu_count()} cores (shared with other work: the spread is noise), Python {platform.python_version()};
-{args.rounds} rounds each.
+Lambda dependency cache warm; {os.cpu_count()} cores (shared with other work: the spread is noise),
+Python {platform.python_version()}; {args.rounds} rounds each.
 
 | environment | median wall time (s) | all rounds (s) |
 |---|---|---|
