@@ -50,19 +50,12 @@ class LambdaContext:
 class LocalFunction:
     """One Lambda function: its handler module, imported once (a warm container)."""
 
-    boto3_shim: Any = None
-
     def __init__(self, name: str, module: str, *, timeout_seconds: int, environment: dict[str, str]) -> None:
         ensure_import_paths()
         os.environ.update(environment)
         self.name = name
         self.timeout_seconds = timeout_seconds
         self.module: ModuleType = importlib.import_module(module)
-        if LocalFunction.boto3_shim is not None and hasattr(self.module, "boto3"):
-            self.module.boto3 = LocalFunction.boto3_shim
-            cached = getattr(self.module, "consumer", None)
-            if hasattr(cached, "cache_clear"):
-                cached.cache_clear()
         self.invocations = 0
         self.errors = 0
         self._count = threading.Lock()
@@ -79,13 +72,8 @@ class LocalFunction:
 
 
 def install_boto3_shim(shim: Any) -> None:
-    """Make the Lambda code create its AWS clients through ``shim``: in
-    ``backtest_core.adapters.wiring`` (the one place the functions build clients) and, for
-    handlers that build their own, in each handler module once it is imported."""
+    """Make the Lambda code create its AWS clients through ``shim``:
+    ``backtest_core.adapters.wiring`` is the one place the functions build them."""
     ensure_import_paths()
-    try:
-        wiring = importlib.import_module("backtest_core.adapters.wiring")
-        wiring.boto3 = shim  # type: ignore[attr-defined]
-    except ImportError:
-        pass
-    LocalFunction.boto3_shim = shim
+    wiring = importlib.import_module("backtest_core.adapters.wiring")
+    wiring.boto3 = shim  # type: ignore[attr-defined]
