@@ -15,7 +15,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.pipeline_stack import PipelineStack
-from stacks.settings import load_settings
+from stacks.settings import SettingsError, load_settings
 
 CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
 
@@ -51,4 +51,7 @@ def add_checks(app: cdk.App) -> None:
 
 
 if __name__ == "__main__":
-    build_app().synth()
+    try:
+        build_app().synth()
+    except SettingsError as error:  # a wrong -c env or cdk.json value: one line, not a traceback
+        raise SystemExit(f"error: {error}") from None

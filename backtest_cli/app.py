@@ -199,7 +199,8 @@ def results(
     console.print(job_panel(job))
     files = result_files(backend, job_id)
     if not files:
-        console.print("no result files (yet)")
+        done = job.get("status") in ("SUCCEEDED", "FAILED", "REJECTED", "CANCELLED")
+        console.print("no result files" if done else "no result files yet: the job has not finished")
     for item in files:
         console.print(f"  s3://{backend.results_bucket}/{item['key']}  ({item['size']:,} bytes)")
     if download and files:

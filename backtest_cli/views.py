@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from rich import box
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
@@ -60,15 +61,16 @@ def elapsed(job: dict[str, Any]) -> str:
 
 
 def jobs_table(jobs: list[dict[str, Any]], title: str | None = None) -> Table:
-    table = Table(title=title, expand=False)
-    table.add_column("job", overflow="fold", min_width=12)
+    # Fits an 80-column terminal: long values fold onto more lines rather than being cut.
+    table = Table(title=title, expand=False, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("job", overflow="fold", min_width=8)
     table.add_column("status", no_wrap=True, min_width=9)
     table.add_column("strategy", overflow="fold", min_width=8)
-    table.add_column("tf", no_wrap=True, min_width=2)
-    table.add_column("pairs", overflow="fold", min_width=9)
-    table.add_column("try", no_wrap=True, justify="right", min_width=3)
-    table.add_column("time", no_wrap=True, justify="right", min_width=4)
-    table.add_column("result / reason", overflow="fold", min_width=14)
+    table.add_column("tf", no_wrap=True)
+    table.add_column("pairs", overflow="fold", min_width=7)
+    table.add_column("try", no_wrap=True, justify="right")
+    table.add_column("time", no_wrap=True, justify="right")
+    table.add_column("result / reason", overflow="fold", min_width=12, ratio=1)
     for job in jobs:
         request = job.get("request", {}) or {}
         summary = job.get("summary") or {}
@@ -97,8 +99,8 @@ def jobs_table(jobs: list[dict[str, Any]], title: str | None = None) -> Table:
 def job_panel(job: dict[str, Any]) -> Panel:
     job = plain(job)
     facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="bold")
-    facts.add_column()
+    facts.add_column(style="bold", no_wrap=True)
+    facts.add_column(overflow="fold")  # ARNs and URIs wrap whole, to copy them from the screen
     facts.add_row("status", status_text(job.get("status")))
     for key in (
         "status_reason",

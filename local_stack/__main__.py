@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the local stack and keep it running")
     up.add_argument("--state-dir", type=Path, default=REPO / ".local-stack")
-    up.add_argument("--cap", type=int, default=10, help="MAX_CONCURRENT_TASKS (default 10, as dev)")
+    up.add_argument("--cap", type=int, default=10, help="MAX_CONCURRENT_TASKS (default 10, the consumer's own default)")
     up.add_argument("--workers", type=int, default=None, help="runner processes at once (default: CPU cores)")
     up.add_argument("--data-dir", type=Path, default=None, help="an existing freqtrade data directory")
     up.add_argument(

@@ -84,8 +84,9 @@ def _iso(value: Any) -> str | None:
     return utc_now(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
 
 
-def stop_verdict(task: TaskState) -> tuple[JobStatus, str]:
-    """What a stopped task means for its job, with a reason a person can act on."""
+def stop_verdict(task: TaskState, runner_reason: str | None = None) -> tuple[JobStatus, str]:
+    """What a stopped task means for its job, with a reason a person can act on: the runner's
+    own account of a failure (``runner_reason`` in the job table) when it left one."""
     reason = task.stopped_reason or ""
     if task.stop_code in SPOT_STOP_CODES or SPOT_REASON in reason.lower():
         return JobStatus.INTERRUPTED, f"Spot interruption on attempt {task.attempt}: {reason or task.stop_code}"
@@ -94,11 +95,12 @@ def stop_verdict(task: TaskState) -> tuple[JobStatus, str]:
     if task.exit_code == EXIT_SUCCESS:
         return JobStatus.SUCCEEDED, "backtest finished"
     if task.exit_code == EXIT_BAD_REQUEST:
-        return JobStatus.FAILED, "bad request: the runner could not backtest it (see the runner's reason); not retried"
+        return JobStatus.FAILED, f"bad request, not retried: {runner_reason or 'see the runner log'}"
     if task.exit_code is None:
         return JobStatus.FAILED, f"task did not run: {task.stop_code or 'unknown'}: {reason or 'no reason given'}"
     hint = " (killed: out of memory or SIGKILL)" if task.exit_code == 137 else ""
-    return JobStatus.FAILED, f"runner crashed with exit code {task.exit_code}{hint}: {reason or 'no reason given'}"
+    detail = runner_reason or reason or "no reason given"
+    return JobStatus.FAILED, f"runner crashed with exit code {task.exit_code}{hint}: {detail}"
 
 
 class Change(StrEnum):
@@ -148,7 +150,8 @@ class TaskLifecycle:
         return Settled(Change.RUNNING if moved else Change.IGNORED, task.job_id)
 
     def _stopped(self, task: TaskState, job: dict[str, Any]) -> Settled:
-        status, reason = stop_verdict(task)
+        runner_reason = job.get("runner_reason") if job.get("failed_attempt") == task.attempt else None
+        status, reason = stop_verdict(task, runner_reason)
         if status is JobStatus.INTERRUPTED and task.attempt >= self._max_attempts:
             status, reason = JobStatus.FAILED, f"{reason}; attempt limit ({self._max_attempts}) reached"
         fields: dict[str, Any] = {

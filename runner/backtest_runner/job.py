@@ -109,7 +109,7 @@ class JobTable:
                 raise InvalidJob(f"job {job_id} is {status}; only a RECEIVED, LAUNCHED or RUNNING job runs") from None
 
     def record(self, job_id: str, fields: dict[str, Any]) -> None:
-        """Set attributes without touching ``status`` (summary, result_uri, status_reason...)."""
+        """Set attributes without touching ``status`` (summary, result_uri, runner_reason...)."""
         fields = {**fields, "updated_at": utc_now()}
         self._ddb.update_item(
             TableName=self._table,

@@ -1,7 +1,8 @@
 """One job, start to end: request -> candles -> market list -> freqtrade -> results -> job table.
 
 Every failure ends in one of the exit codes of exit_codes.py with a reason in the job table's
-``status_reason``; the task-events Lambda turns the exit code into the job's end state.
+``runner_reason``; the task-events Lambda turns the exit code into the job's end state and
+its ``status_reason`` (which the runner leaves alone, so a cancel's reason is not overwritten).
 """
 
 from __future__ import annotations
@@ -219,7 +220,7 @@ def _record_failure(table: JobTable | None, settings: Settings, reason: str) -> 
     if table is None:  # stopped before the table client existed
         return
     try:
-        table.record(settings.JOB_ID, {"status_reason": reason[:REASON_LIMIT], "failed_attempt": settings.ATTEMPT})
+        table.record(settings.JOB_ID, {"runner_reason": reason[:REASON_LIMIT], "failed_attempt": settings.ATTEMPT})
     except Exception:
         log.exception("could not record the failure reason in the job table")
 

@@ -34,8 +34,8 @@ def test_unknown_strategy_is_a_bad_request_listing_the_available_ones(aws: Aws, 
     assert finished.returncode == BAD_REQUEST, finished.stderr[-2000:]
     job = aws.job(job_id)
     assert job["status"] == "LAUNCHED"  # rejected before it started
-    assert job["status_reason"].startswith("unknown strategy NoSuchStrategy (available: ")
-    assert "TrendFollowingStrategy" in job["status_reason"]
+    assert job["runner_reason"].startswith("unknown strategy NoSuchStrategy (available: ")
+    assert "TrendFollowingStrategy" in job["runner_reason"]
     assert aws.result_keys(job_id) == []
 
 
@@ -46,7 +46,7 @@ def test_range_without_candles_names_pair_timeframe_and_range(aws: Aws, tmp_path
     finished = run_runner(aws.runner_env(job_id, tmp_path, DATA_DIR=str(BINANCE_DATA)))
 
     assert finished.returncode == BAD_REQUEST, finished.stderr[-2000:]
-    reason = aws.job(job_id)["status_reason"]
+    reason = aws.job(job_id)["runner_reason"]
     for pair in ("ETH/BTC", "LTC/BTC"):
         assert f"no candles for {pair} 5m in 2020-03-01..2020-03-05" in reason
     assert aws.result_keys(job_id) == []
@@ -72,8 +72,8 @@ def test_freqtrade_configuration_error_exits_zero_but_the_runner_reports_it(aws:
     assert finished.returncode == BAD_REQUEST, finished.stderr[-2000:]
     job = aws.job(job_id)
     assert job["status"] == "RUNNING"
-    assert job["status_reason"].startswith("freqtrade rejected the backtest and wrote no result: ")
-    assert "NEVER" in job["status_reason"] or "time in force" in job["status_reason"].lower()
+    assert job["runner_reason"].startswith("freqtrade rejected the backtest and wrote no result: ")
+    assert "NEVER" in job["runner_reason"] or "time in force" in job["runner_reason"].lower()
     assert "summary" not in job and aws.result_keys(job_id) == []
 
 
@@ -97,5 +97,5 @@ def test_sigterm_mid_run_stops_freqtrade_fast_and_exits_143(aws: Aws, tmp_path: 
     assert time.monotonic() - sent < 10
     job = aws.job(job_id)
     assert job["status"] == "RUNNING"
-    assert job["status_reason"] == "stopped by SIGTERM during attempt 1"
+    assert job["runner_reason"] == "stopped by SIGTERM during attempt 1"
     assert aws.result_keys(job_id) == []

@@ -317,3 +317,27 @@ def test_interrupted_job_with_a_minimal_request_is_requeued(aws: AwsWorld) -> No
     assert pipeline.event("bare", "STOPPED", stop_code="SpotInterruption") is Change.INTERRUPTED
     assert pipeline.deliver_queued() == [Outcome.LAUNCHED]
     assert aws.jobs.get("bare")["attempts"] == 2  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "expected"),
+    [
+        (2, "bad request, not retried: unknown strategy Nope (available: TrendFollowingStrategy)"),
+        (1, "runner crashed with exit code 1: unknown strategy Nope (available: TrendFollowingStrategy)"),
+    ],
+)
+def test_the_runners_own_reason_becomes_the_jobs_reason(
+    pipeline: Pipeline, aws: AwsWorld, exit_code: int, expected: str
+) -> None:
+    pipeline.submit()
+    aws.ddb.update_item(  # what the runner records before it exits
+        TableName="backtest-jobs-test",
+        Key={"job_id": {"S": "job-1"}},
+        UpdateExpression="SET runner_reason = :r, failed_attempt = :a",
+        ExpressionAttributeValues={
+            ":r": {"S": "unknown strategy Nope (available: TrendFollowingStrategy)"},
+            ":a": {"N": "1"},
+        },
+    )
+    pipeline.event("job-1", "STOPPED", exit_code=exit_code)
+    assert aws.jobs.get("job-1")["status_reason"] == expected  # type: ignore[index]
