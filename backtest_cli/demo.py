@@ -11,22 +11,10 @@ from rich.panel import Panel
 
 from backtest_cli.app import follow
 from backtest_cli.backend import local_backend, stack_alive
+from backtest_cli.examples import EXAMPLE
 from backtest_cli.jobs import dlq_depth, download_results, result_files, send
 from backtest_cli.views import job_panel
 from local_stack.process import StackProcess
-
-EXAMPLE = {
-    "config": {
-        "strategy": "TrendFollowingStrategy",
-        "timeframe": "1h",
-        "start_date": "2024-01-01",
-        "end_date": "2024-03-01",
-        "symbols": ["BTC/USDT:USDT", "ETH/USDT:USDT"],
-        "stoploss": -0.05,
-        "stake_amount": 1000.0,
-    },
-    "experiment_name": "demo",
-}
 
 
 def run_demo(console: Console, *, state_dir: Path, data_dir: Path | None, candles: str, request: Path | None) -> int:

@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from backtest_cli.examples import EXAMPLE
+
 REGION = "us-east-1"
 
 
@@ -34,16 +36,7 @@ def sqs_event(*bodies: str, message_ids: list[str] | None = None, attempt: int |
 def example_request(job_id: str | None = "job-1", **config: Any) -> dict[str, Any]:
     """The seed's example message, nested form."""
     body: dict[str, Any] = {
-        "config": {
-            "strategy": "TrendFollowingStrategy",
-            "timeframe": "1h",
-            "start_date": "2024-01-01",
-            "end_date": "2024-03-01",
-            "symbols": ["BTC/USDT:USDT", "ETH/USDT:USDT"],
-            "stoploss": -0.05,
-            "stake_amount": 1000.0,
-            **config,
-        },
+        "config": {**EXAMPLE["config"], **config},
         "experiment_name": "seed-example",
         "priority": 0,
         "submitted_at": "2024-01-01T00:00:00Z",

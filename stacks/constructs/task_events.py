@@ -26,6 +26,56 @@ def _cluster_tasks_arn(scope: Construct, cluster: ecs.ICluster) -> str:
     return Stack.of(scope).format_arn(service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*")
 
 
+def _lifecycle_function(
+    scope: Construct,
+    *,
+    settings: Settings,
+    code: lambda_.Code,
+    queue: sqs.IQueue,
+    table: dynamodb.ITable,
+    cluster: ecs.ICluster,
+    name: str,
+    description: str,
+    handler: str,
+    timeout_seconds: int,
+    task_actions: list[str],
+    extra_environment: dict[str, str] | None = None,
+) -> lambda_.Function:
+    """A function that follows tasks after launch (lifecycle settings in lambda_src): it reads
+    and moves jobs, re-queues Spot-interrupted ones, and acts on this cluster's tasks only."""
+    function = python_function(
+        scope,
+        "Function",
+        settings=settings,
+        function_name=name,
+        description=description,
+        handler=handler,
+        code=code,
+        timeout_seconds=timeout_seconds,
+        environment={
+            "WORKFLOW_STATE_TABLE": table.table_name,
+            "ECS_CLUSTER": cluster.cluster_name,
+            "BACKTEST_QUEUE_URL": queue.queue_url,
+            "MAX_ATTEMPTS": str(settings.max_attempts),
+            "ENVIRONMENT": settings.env,
+            "METRICS_NAMESPACE": METRICS_NAMESPACE,
+            **(extra_environment or {}),
+        },
+    )
+    table.grant_read_write_data(function)
+    queue.grant_send_messages(function)  # an interrupted job is re-queued
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            sid="ThisClustersTasks",
+            actions=task_actions,
+            resources=[_cluster_tasks_arn(scope, cluster)],
+            conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
+        )
+    )
+    _acknowledge_common(function, table, cluster)
+    return function
+
+
 class TaskEvents(Construct):
     def __init__(
         self,
@@ -39,37 +89,19 @@ class TaskEvents(Construct):
         cluster: ecs.ICluster,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.function = python_function(
+        self.function = _lifecycle_function(
             self,
-            "Function",
             settings=settings,
-            function_name=settings.names.task_events_function,
+            code=code,
+            queue=queue,
+            table=table,
+            cluster=cluster,
+            name=settings.names.task_events_function,
             description="task-events: records ECS task state changes, releases slots, retries Spot interruptions",
             handler=TASK_EVENTS_HANDLER,
-            code=code,
             timeout_seconds=60,
-            environment={
-                "WORKFLOW_STATE_TABLE": table.table_name,
-                "ECS_CLUSTER": cluster.cluster_name,
-                "BACKTEST_QUEUE_URL": queue.queue_url,
-                "MAX_ATTEMPTS": str(settings.max_attempts),
-                "ENVIRONMENT": settings.env,
-                "METRICS_NAMESPACE": METRICS_NAMESPACE,
-            },
+            task_actions=["ecs:DescribeTasks"],
         )
-        table.grant_read_write_data(self.function)
-        queue.grant_send_messages(self.function)  # an interrupted job is re-queued
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="DescribeThisClustersTasks",
-                actions=["ecs:DescribeTasks"],
-                resources=[_cluster_tasks_arn(self, cluster)],
-                conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
-            )
-        )
-
-        _acknowledge_common(self.function, table, cluster)
-
         self.rule = events.Rule(
             self,
             "TaskStateChange",
@@ -96,37 +128,20 @@ class Reconciler(Construct):
         cluster: ecs.ICluster,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.function = python_function(
+        self.function = _lifecycle_function(
             self,
-            "Function",
             settings=settings,
-            function_name=settings.names.reconciler_function,
+            code=code,
+            queue=queue,
+            table=table,
+            cluster=cluster,
+            name=settings.names.reconciler_function,
             description="reconciler: frees concurrency slots whose task is gone, stops overdue tasks",
             handler=RECONCILER_HANDLER,
-            code=code,
             timeout_seconds=120,
-            environment={
-                "WORKFLOW_STATE_TABLE": table.table_name,
-                "ECS_CLUSTER": cluster.cluster_name,
-                "BACKTEST_QUEUE_URL": queue.queue_url,
-                "MAX_ATTEMPTS": str(settings.max_attempts),
-                "MAX_TASK_DURATION_MINUTES": str(settings.max_task_duration_minutes),
-                "ENVIRONMENT": settings.env,
-                "METRICS_NAMESPACE": METRICS_NAMESPACE,
-            },
+            task_actions=["ecs:DescribeTasks", "ecs:StopTask"],
+            extra_environment={"MAX_TASK_DURATION_MINUTES": str(settings.max_task_duration_minutes)},
         )
-        table.grant_read_write_data(self.function)
-        # A stopped task it settles may be a Spot interruption: the job is re-queued.
-        queue.grant_send_messages(self.function)
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="InspectAndStopThisClustersTasks",
-                actions=["ecs:DescribeTasks", "ecs:StopTask"],
-                resources=[_cluster_tasks_arn(self, cluster)],
-                conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
-            )
-        )
-        _acknowledge_common(self.function, table, cluster)
         self.schedule = events.Rule(
             self,
             "Schedule",

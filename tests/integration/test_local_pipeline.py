@@ -12,23 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from backtest_cli.examples import EXAMPLE
 from tests.integration.pipeline_harness import Pipeline, error_fields, require_runner_venv, successful_runs
 
 pytestmark = pytest.mark.slow
 
 CAP = 3
-SEED = {
-    "job_id": "seed-example",
-    "config": {
-        "strategy": "TrendFollowingStrategy",
-        "timeframe": "1h",
-        "start_date": "2024-01-01",
-        "end_date": "2024-03-01",
-        "symbols": ["BTC/USDT:USDT", "ETH/USDT:USDT"],
-        "stoploss": -0.05,
-        "stake_amount": 1000.0,
-    },
-}
+SEED = {"job_id": "seed-example", "config": EXAMPLE["config"]}
 VALID = [
     {
         "job_id": "v-btc-4h",
