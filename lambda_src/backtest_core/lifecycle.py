@@ -207,7 +207,8 @@ class TaskLifecycle:
     def reconcile(
         self, *, max_task_duration: timedelta, stale_claim: timedelta = timedelta(minutes=15)
     ) -> list[Settled]:
-        """Settle what events missed: vanished or stopped tasks, overlong tasks, leaked slots."""
+        """Settle what events missed: vanished or stopped tasks, overlong tasks, leaked slots,
+        and interrupted jobs whose re-queue message never left (``stale_claim`` after it)."""
         settled: list[Settled] = []
         active = [*self._jobs.jobs_with_status(JobStatus.LAUNCHED), *self._jobs.jobs_with_status(JobStatus.RUNNING)]
         described = self._tasks.describe([job["task_arn"] for job in active if job.get("task_arn")])
@@ -232,6 +233,12 @@ class TaskLifecycle:
             if not claim_in_flight:
                 self._jobs.release_slot(holder)
                 settled.append(Settled(Change.IGNORED, holder, "leaked slot freed"))
+
+        for job in self._jobs.jobs_with_status(JobStatus.INTERRUPTED):
+            if now - _parse(job["updated_at"]) > stale_claim:
+                # Sent again at worst: the consumer launches each attempt once.
+                self._requeue(job, next_attempt=int(job.get("attempts", 1)) + 1)
+                settled.append(Settled(Change.INTERRUPTED, job["job_id"], "re-queued again"))
         return settled
 
     def _settle_vanished(self, job: dict[str, Any]) -> Settled:

@@ -341,3 +341,17 @@ def test_the_runners_own_reason_becomes_the_jobs_reason(
     )
     pipeline.event("job-1", "STOPPED", exit_code=exit_code)
     assert aws.jobs.get("job-1")["status_reason"] == expected  # type: ignore[index]
+
+
+def test_reconciler_requeues_an_interrupted_job_whose_message_never_left(pipeline: Pipeline, aws: AwsWorld) -> None:
+    pipeline.submit()
+    pipeline.event("job-1", "STOPPED", stop_code="SpotInterruption")
+    aws.sqs.purge_queue(QueueUrl=aws.queue_url)  # the re-queue message was lost
+    recent = pipeline.lifecycle.reconcile(max_task_duration=timedelta(hours=6))
+    assert recent == [] and pipeline.deliver_queued() == []  # too recent: the event path may still send it
+
+    settled = pipeline.lifecycle.reconcile(max_task_duration=timedelta(hours=6), stale_claim=timedelta(0))
+
+    assert [s.change for s in settled] == [Change.INTERRUPTED]
+    assert pipeline.deliver_queued() == [Outcome.LAUNCHED]
+    assert aws.jobs.get("job-1")["attempts"] == 2  # type: ignore[index]
