@@ -99,7 +99,12 @@ def _consume_in_order(record: SQSRecord) -> Result:
 
 def _message(record: SQSRecord) -> IncomingMessage:
     metrics.add_metric(name="BacktestRequestsReceived", unit=MetricUnit.Count, value=1)
-    return IncomingMessage(message_id=record.message_id, body=record.body, attempt=_attempt(record))
+    return IncomingMessage(
+        message_id=record.message_id,
+        body=record.body,
+        attempt=_attempt(record),
+        redelivered=record.raw_event.get("attributes", {}).get("ApproximateReceiveCount", "1") != "1",
+    )
 
 
 def _attempt(record: SQSRecord) -> int:

@@ -26,6 +26,7 @@ class IncomingMessage:
     message_id: str
     body: str
     attempt: int = 1  # > 1 when the task-events handler re-queued an interrupted job
+    redelivered: bool = False  # SQS delivered this message before (ApproximateReceiveCount > 1)
 
 
 class Outcome(StrEnum):
@@ -89,7 +90,7 @@ class Consumer:
             return Result(Outcome.DEFERRED, request.job_id, f"all {self._cap} slots are taken")
 
         try:
-            task = self._launcher.launch(request.job_id, attempt=message.attempt)
+            task = self._launcher.launch(request.job_id, attempt=message.attempt, redelivered=message.redelivered)
         except LaunchError as error:
             # Free the slot for others; the redelivery claims it again and RunTask's token
             # returns the same task if this launch did go through.

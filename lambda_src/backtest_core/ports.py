@@ -91,8 +91,9 @@ class TaskControl(Protocol):
 
 
 class TaskLauncher(Protocol):
-    def launch(self, job_id: str, *, attempt: int) -> LaunchedTask:
-        """Start the job's task or raise ``LaunchError``; idempotent per (job, attempt)."""
+    def launch(self, job_id: str, *, attempt: int, redelivered: bool = False) -> LaunchedTask:
+        """Start the job's task or raise ``LaunchError``; idempotent per (job, attempt), also
+        for a ``redelivered`` message whose earlier delivery may have launched it."""
 
 
 class RequestQueue(Protocol):

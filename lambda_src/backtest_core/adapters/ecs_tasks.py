@@ -59,7 +59,11 @@ class EcsTaskLauncher:
         self._network = network
         self._fallback = fallback_to_on_demand
 
-    def launch(self, job_id: str, *, attempt: int) -> LaunchedTask:
+    def launch(self, job_id: str, *, attempt: int, redelivered: bool = False) -> LaunchedTask:
+        if self._fallback and redelivered and (earlier := self._running_task(job_id, attempt)):
+            # An earlier delivery may have fallen back to on-demand (another clientToken) and
+            # died before recording it: adopt that task rather than start a Spot twin.
+            return earlier
         try:
             return self._run(job_id, attempt, SPOT)
         except LaunchError as error:
@@ -67,6 +71,20 @@ class EcsTaskLauncher:
             if not (self._fallback and error.category == "CapacityUnavailable"):
                 raise
             return self._run(job_id, attempt, ON_DEMAND)
+
+    def _running_task(self, job_id: str, attempt: int) -> LaunchedTask | None:
+        arns = self._ecs.list_tasks(cluster=self._cluster, startedBy=job_id, desiredStatus="RUNNING")["taskArns"]
+        if not arns:
+            return None
+        for task in self._ecs.describe_tasks(cluster=self._cluster, tasks=arns)["tasks"]:
+            environment = {
+                env["name"]: env["value"]
+                for override in task.get("overrides", {}).get("containerOverrides", [])
+                for env in override.get("environment", [])
+            }
+            if environment.get("JOB_ID") == job_id and environment.get("ATTEMPT") == str(attempt):
+                return LaunchedTask(task["taskArn"], task.get("capacityProviderName", ON_DEMAND))
+        return None
 
     def _run(self, job_id: str, attempt: int, capacity_provider: str) -> LaunchedTask:
         try:

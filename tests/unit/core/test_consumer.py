@@ -308,3 +308,39 @@ def test_a_twin_during_a_failing_launch_neither_launches_nor_frees_the_slot(aws:
     # B's message comes back and launches the job, once.
     assert aws.consumer().consume(message(example_request(), message_id="m-b")).outcome is Outcome.LAUNCHED
     assert len(aws.tasks()) == 1 and aws.jobs.slot_holders() == {"job-1"}
+
+
+class SpotShortThenCrashAfterOnDemand:
+    """Spot has no capacity once; the on-demand fallback starts a task, then the Lambda dies."""
+
+    def __init__(self, ecs: Any) -> None:
+        self._ecs = ecs
+        self.providers: list[str] = []
+
+    def run_task(self, **params: Any) -> dict[str, Any]:
+        provider = params["capacityProviderStrategy"][0]["capacityProvider"]
+        self.providers.append(provider)
+        if self.providers == ["FARGATE_SPOT"]:
+            return {"tasks": [], "failures": [{"reason": "Capacity is unavailable at this time"}]}
+        response = self._ecs.run_task(**params)
+        if self.providers == ["FARGATE_SPOT", "FARGATE"]:
+            raise RuntimeError("Lambda timed out after the on-demand RunTask")
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ecs, name)
+
+
+def test_a_redelivery_after_a_crash_adopts_the_on_demand_task_instead_of_starting_a_spot_twin(aws: AwsWorld) -> None:
+    ecs = SpotShortThenCrashAfterOnDemand(IdempotentEcsClient(aws.ecs))
+    consumer = aws.consumer(ecs=ecs, fallback=True, lease=0)
+    with pytest.raises(RuntimeError):
+        consumer.consume(message(example_request()))
+
+    redelivered = IncomingMessage("m-1", json.dumps(example_request()), redelivered=True)
+    assert consumer.consume(redelivered).outcome is Outcome.LAUNCHED
+
+    assert ecs.providers == ["FARGATE_SPOT", "FARGATE"]  # no Spot call the second time
+    job = aws.jobs.get("job-1")
+    assert job is not None and job["capacity_provider"] == "FARGATE"
+    assert aws.tasks() == [job["task_arn"]]
