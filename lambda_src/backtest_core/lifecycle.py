@@ -218,7 +218,10 @@ class TaskLifecycle:
             if task is None:
                 settled.append(self._settle_vanished(job))
             elif task["lastStatus"] == "STOPPED":
-                settled.append(self.on_task_state(TaskState.from_ecs(task)))
+                # ECS gives every stopped task a stopCode; without one the description is not
+                # complete yet, and the task's own STOPPED event will settle the job.
+                if task.get("stopCode"):
+                    settled.append(self.on_task_state(TaskState.from_ecs(task)))
             elif now - _parse(job.get("started_at") or job["launched_at"]) > max_task_duration:
                 settled.append(self._time_out(job, max_task_duration))
 

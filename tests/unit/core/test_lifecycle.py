@@ -355,3 +355,12 @@ def test_reconciler_requeues_an_interrupted_job_whose_message_never_left(pipelin
     assert [s.change for s in settled] == [Change.INTERRUPTED]
     assert pipeline.deliver_queued() == [Outcome.LAUNCHED]
     assert aws.jobs.get("job-1")["attempts"] == 2  # type: ignore[index]
+
+
+def test_reconciler_waits_for_a_stopped_task_described_without_a_stop_code(pipeline: Pipeline, aws: AwsWorld) -> None:
+    task_arn = pipeline.submit()
+    stopped = ecs_task_event(task_arn, "job-1", "STOPPED", version=3, exit_code=0)["detail"]
+    del stopped["stopCode"]
+    lifecycle = TaskLifecycle(jobs=aws.jobs, queue=SqsRequestQueue(aws.sqs, aws.queue_url), tasks=DescribedAs(stopped))
+    assert lifecycle.reconcile(max_task_duration=timedelta(hours=6)) == []
+    assert pipeline.status() == JobStatus.LAUNCHED
