@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,18 +58,17 @@ def _assignments(
 class DynamoJobTable:
     """Every read and write of the job table goes through here."""
 
-    def __init__(self, client: Any, table_name: str, *, ttl_days: int = 90, clock: Callable[[], str] = utc_now):
+    def __init__(self, client: Any, table_name: str, *, ttl_days: int = 90) -> None:
         self._ddb = client
         self._table = table_name
         self._ttl = timedelta(days=ttl_days)
-        self._now = clock
 
     # --- consumer ------------------------------------------------------------------------
 
     def claim(
         self, request: BacktestRequest, *, attempt: int, message_id: str, cap: int, claimant: str, lease_seconds: int
     ) -> Claim:
-        now = self._now()
+        now = utc_now()
         lease_ends = utc_now(datetime.now(UTC) + timedelta(seconds=lease_seconds))
         update, names, values = _assignments(
             {
@@ -162,14 +161,14 @@ class DynamoJobTable:
         launch = {
             "task_arn": task.task_arn,
             "capacity_provider": task.capacity_provider,
-            "launched_at": self._now(),
+            "launched_at": utc_now(),
             "attempts": attempt,
         }
         if self.transition(job_id, JobStatus.LAUNCHED, launch, remove=("status_reason", "claimant", "claim_expires")):
             return True
         # The job moved on without us: a task event may have overtaken this write (then the
         # launch is still ours to record), or a twin delivery recorded it (then we are late).
-        update, names, values = _assignments({**launch, "updated_at": self._now()})
+        update, names, values = _assignments({**launch, "updated_at": utc_now()})
         try:
             self._ddb.update_item(
                 TableName=self._table,
@@ -189,7 +188,7 @@ class DynamoJobTable:
         """After a failed launch: note why, let go of the claim and free the slot, all only while
         the job is still this claimant's and unlaunched."""
         update, names, values = _assignments(
-            {"status_reason": f"launch failed: {detail}"[:1000], "updated_at": self._now()},
+            {"status_reason": f"launch failed: {detail}"[:1000], "updated_at": utc_now()},
             remove=("claimant", "claim_expires"),
         )
         try:
@@ -231,7 +230,7 @@ class DynamoJobTable:
         )
 
     def defer(self, request: BacktestRequest, *, message_id: str) -> bool:
-        now = self._now()
+        now = utc_now()
         return self.transition(
             request.job_id,
             JobStatus.DEFERRED,
@@ -257,8 +256,8 @@ class DynamoJobTable:
             "errors": [e.as_dict() for e in errors],
             "message_id": message_id,
             "body_excerpt": body_excerpt,
-            "received_at": self._now(),
-            "updated_at": self._now(),
+            "received_at": utc_now(),
+            "updated_at": utc_now(),
             "ttl": self._ttl_epoch(),
         }
         try:
@@ -301,7 +300,7 @@ class DynamoJobTable:
         fields an existing record keeps.
         """
         update, names, values = _assignments(
-            {**(fields or {}), "status": target.value, "updated_at": self._now()},
+            {**(fields or {}), "status": target.value, "updated_at": utc_now()},
             keep_if_present=keep_if_present,
             remove=remove,
         )
