@@ -64,10 +64,10 @@ test-integration: venv ## integration tests: the whole pipeline through the loca
 test-runner: venv ## runner tests: unit, real freqtrade backtests, failure cases
 	$(PY) -m pytest tests/unit/runner tests/integration/runner
 
-lint: venv ## ruff on everything, mypy on the Lambda code
+lint: venv ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy lambda_src
+	$(VENV)/bin/mypy lambda_src stacks app.py local_stack backtest_cli
 
 # --- AWS (ENV=dev|staging|prod) ----------------------------------------------------------
 

@@ -69,7 +69,7 @@ def main_options(
 
 
 def _backend(ctx: typer.Context) -> Backend:
-    return ctx.obj.backend  # type: ignore[no-any-return]
+    return ctx.obj.backend
 
 
 # --- submit -----------------------------------------------------------------------------------

@@ -132,16 +132,16 @@ def cheap_dynamodb_transactions() -> None:
             if table is None:
                 continue
             if table.range_key_attr is not None:
-                return original(self, transact_items)  # type: ignore[no-any-return]
+                return original(self, transact_items)
             key = (operation.get("Item") or operation.get("Key") or {}).get(table.hash_key_attr)
             if key is None:
-                return original(self, transact_items)  # type: ignore[no-any-return]
+                return original(self, transact_items)
             hash_value = DynamoType(key)
             saved.append((table, hash_value, copy.deepcopy(table.items.get(hash_value))))
         module_copy = models.copy
         models.copy = shim  # type: ignore[assignment]
         try:
-            return original(self, transact_items)  # type: ignore[no-any-return]
+            return original(self, transact_items)
         except Exception:
             for table, hash_value, item in reversed(saved):
                 if item is None:

@@ -23,6 +23,8 @@ def ref(construct: IConstruct, attribute: str | None = None) -> str:
     """``<LogicalId>`` or ``<LogicalId.Attr>`` of a construct's CloudFormation resource, as
     cdk-nag writes it in a finding id."""
     element = construct if isinstance(construct, CfnElement) else construct.node.default_child
+    if not isinstance(element, CfnElement):
+        raise TypeError(f"{construct.node.path} has no CloudFormation resource to name")
     stack = Stack.of(construct)
     logical_id = stack.resolve(stack.get_logical_id(element))
     return f"<{logical_id}.{attribute}>" if attribute else f"<{logical_id}>"

@@ -59,11 +59,6 @@ class JobStore(Construct):
     def _bucket(
         self, construct_id: str, name: str, settings: Settings, removal: RemovalPolicy, logs_prefix: str | None = None
     ) -> s3.Bucket:
-        logging = (
-            {"server_access_logs_bucket": self.access_logs_bucket, "server_access_logs_prefix": logs_prefix}
-            if logs_prefix
-            else {}
-        )
         return s3.Bucket(
             self,
             construct_id,
@@ -76,5 +71,6 @@ class JobStore(Construct):
             lifecycle_rules=[s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(7))],
             removal_policy=removal,
             auto_delete_objects=not settings.retain,
-            **logging,
+            server_access_logs_bucket=self.access_logs_bucket if logs_prefix else None,
+            server_access_logs_prefix=logs_prefix,
         )

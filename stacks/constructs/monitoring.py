@@ -124,7 +124,7 @@ class Monitoring(Construct):
             period=self._period,
         )
 
-    def _alarm(self, what: str, metric: cw.IMetric, threshold: float, description: str) -> None:
+    def _alarm(self, what: str, metric: cw.Metric | cw.MathExpression, threshold: float, description: str) -> None:
         alarm = metric.create_alarm(
             self,
             f"Alarm-{what}",

@@ -151,14 +151,16 @@ class Reconciler(Construct):
         )
 
 
-def _acknowledge_common(function: lambda_.IFunction, table: dynamodb.ITable, cluster: ecs.ICluster) -> None:
+def _acknowledge_common(function: lambda_.Function, table: dynamodb.ITable, cluster: ecs.ICluster) -> None:
+    role = function.role
+    assert role is not None  # a Function made without a role gets one
     acknowledge(
-        function.role,
+        role,
         f"AwsSolutions-IAM5[Resource::{ref(table, 'Arn')}/index/*]",
         "grant_read_write_data includes this table's GSIs (by-status); scoped to this one table.",
     )
     acknowledge(
-        function.role,
+        role,
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/{ref(cluster)}/*]",
         "Task ids are unknown in advance; the resource is limited to this cluster's tasks and the statement "
         "carries an ecs:cluster condition.",
