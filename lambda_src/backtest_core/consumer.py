@@ -83,7 +83,7 @@ class Consumer:
             # until it has launched the job, so deleting this one loses nothing.
             return Result(Outcome.DUPLICATE, request.job_id, f"job is already {claim.existing_status}")
         if claim.outcome is ClaimOutcome.CAP_REACHED:
-            if not self._jobs.defer(request, message_id=message.message_id):
+            if not self._jobs.defer(request, message_id=message.message_id, attempt=message.attempt):
                 return Result(Outcome.DUPLICATE, request.job_id, "job moved past launch while deferring")
             # The re-sent body names the job id, so the next delivery resumes this job.
             self._queue.send(request.to_message(), delay_seconds=self._defer_delay, attempt=message.attempt)

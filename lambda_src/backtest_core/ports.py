@@ -53,7 +53,7 @@ class JobTable(Protocol):
     def abandon_launch(self, job_id: str, *, claimant: str, detail: str) -> None:
         """Note the launch error, let go of the claim and free the slot, while the claim is ours."""
 
-    def defer(self, request: BacktestRequest, *, message_id: str) -> bool:
+    def defer(self, request: BacktestRequest, *, message_id: str, attempt: int) -> bool:
         """Mark the job DEFERRED; False when it has moved past launch meanwhile."""
 
     def reject(self, job_id: str, errors: list[FieldError], *, message_id: str, body_excerpt: str) -> bool:

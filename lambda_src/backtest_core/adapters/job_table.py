@@ -75,6 +75,7 @@ class DynamoJobTable:
                 "status": JobStatus.RECEIVED.value,
                 "claimant": claimant,
                 "claim_expires": lease_ends,
+                "pending_attempt": attempt,
                 "message_id": message_id,
                 "updated_at": now,
                 "request": request.to_record(),
@@ -97,20 +98,29 @@ class DynamoJobTable:
             # a fixed resubmission of a rejected job drops the old errors.
             remove=("task_arn", "task_version", "launched_at", "errors", "body_excerpt"),
         )
+        not_older = "(attribute_not_exists(#pending) OR #pending <= :attempt)"
         job_update = {
             "Update": {
                 "TableName": self._table,
                 "Key": _to_ddb({"job_id": request.job_id}),
                 "UpdateExpression": update,
                 # One delivery at a time: a RECEIVED job is another delivery's until its lease ends
-                # (that delivery finished, failed and let go, or died). An interrupted job is
-                # launchable only by the re-queued message of its next attempt.
+                # (that delivery finished, failed and let go, or died). A waiting job is never
+                # taken by a message of an earlier attempt than the one it waits to launch (a
+                # late copy of it would get that attempt's old task back from RunTask's token).
+                # An interrupted job is launchable only by the re-queued message of its next attempt.
                 "ConditionExpression": (
-                    "attribute_not_exists(job_id) OR #status IN (:deferred, :rejected) "
-                    "OR (#status = :received AND (attribute_not_exists(#lease) OR #lease < :now)) "
+                    "attribute_not_exists(job_id) "
+                    f"OR (#status IN (:deferred, :rejected) AND {not_older}) "
+                    f"OR (#status = :received AND (attribute_not_exists(#lease) OR #lease < :now) AND {not_older}) "
                     "OR (#status = :interrupted AND attempts < :attempt)"
                 ),
-                "ExpressionAttributeNames": {**names, "#status": "status", "#lease": "claim_expires"},
+                "ExpressionAttributeNames": {
+                    **names,
+                    "#status": "status",
+                    "#lease": "claim_expires",
+                    "#pending": "pending_attempt",
+                },
                 "ExpressionAttributeValues": _to_ddb(
                     {
                         **values,
@@ -229,7 +239,7 @@ class DynamoJobTable:
             ExpressionAttributeValues=_to_ddb({":job_set": {job_id}}),
         )
 
-    def defer(self, request: BacktestRequest, *, message_id: str) -> bool:
+    def defer(self, request: BacktestRequest, *, message_id: str, attempt: int) -> bool:
         now = utc_now()
         return self.transition(
             request.job_id,
@@ -240,6 +250,7 @@ class DynamoJobTable:
                 "message_id": message_id,
                 "received_at": now,
                 "status_reason": "concurrency cap reached; re-sent with a delay",
+                "pending_attempt": attempt,
                 "ttl": self._ttl_epoch(),
                 **self._optional_fields(request),
             },

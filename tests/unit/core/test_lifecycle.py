@@ -13,6 +13,7 @@ from backtest_core.adapters.request_queue import SqsRequestQueue
 from backtest_core.consumer import Consumer, IncomingMessage, Outcome
 from backtest_core.jobs import JobStatus, utc_now
 from backtest_core.lifecycle import Change, TaskLifecycle, TaskState
+from backtest_core.ports import LaunchError
 from backtest_core.request import parse_request
 from tests.factories import ecs_task_event, example_request
 from tests.unit.conftest import CLUSTER, AwsWorld
@@ -364,3 +365,29 @@ def test_reconciler_waits_for_a_stopped_task_described_without_a_stop_code(pipel
     lifecycle = TaskLifecycle(jobs=aws.jobs, queue=SqsRequestQueue(aws.sqs, aws.queue_url), tasks=DescribedAs(stopped))
     assert lifecycle.reconcile(max_task_duration=timedelta(hours=6)) == []
     assert pipeline.status() == JobStatus.LAUNCHED
+
+
+def test_a_late_copy_of_an_earlier_attempts_message_cannot_take_a_waiting_retry(aws: AwsWorld) -> None:
+    """Found by the drill: a job deferred twice has two re-sent attempt-1 messages. One launches
+    attempt 1, Spot takes it back, attempt 2's launch fails once; the other attempt-1 copy must
+    not then claim the job, or RunTask's token would hand back attempt 1's stopped task."""
+    pipeline = Pipeline(aws)
+    body = json.dumps(example_request())
+    first_task = pipeline.submit()
+    pipeline.event("job-1", "STOPPED", stop_code="SpotInterruption")
+    [requeued] = aws.queued_messages()
+    retry = IncomingMessage(requeued["MessageId"], requeued["Body"], attempt=2)
+    with pytest.raises(LaunchError):
+        aws.consumer(ecs=NoCapacity()).consume(retry)  # attempt 2 refused once: RECEIVED, unclaimed
+
+    late_copy = pipeline.consumer.consume(IncomingMessage("m-late", body, attempt=1))
+    assert late_copy.outcome is Outcome.DUPLICATE
+
+    assert pipeline.consumer.consume(retry).outcome is Outcome.LAUNCHED
+    job = aws.jobs.get("job-1")
+    assert job is not None and job["attempts"] == 2 and job["task_arn"] != first_task
+
+
+class NoCapacity:
+    def run_task(self, **params: Any) -> dict[str, Any]:
+        return {"tasks": [], "failures": [{"reason": "Capacity is unavailable at this time"}]}
