@@ -257,6 +257,19 @@ class DynamoJobTable:
             create=True,
             keep_if_present=("request", "received_at", "ttl"),
             remove=("errors", "body_excerpt"),
+            # What the claim requires, checked again: between this delivery's failed claim and
+            # this write, another delivery may have claimed the job, or moved it to a later attempt.
+            condition=(
+                "(#status <> :received OR attribute_not_exists(claim_expires) OR claim_expires < :now) "
+                "AND (#status <> :interrupted OR attempts < :attempt) "
+                "AND (#status = :interrupted OR attribute_not_exists(pending_attempt) OR pending_attempt <= :attempt)"
+            ),
+            condition_values={
+                ":received": JobStatus.RECEIVED.value,
+                ":interrupted": JobStatus.INTERRUPTED.value,
+                ":now": now,
+                ":attempt": attempt,
+            },
         )
 
     def reject(self, job_id: str, errors: list[FieldError], *, message_id: str, body_excerpt: str) -> bool:

@@ -13,6 +13,7 @@ import pytest
 from backtest_core.consumer import Consumer, IncomingMessage, Outcome
 from backtest_core.jobs import JobStatus
 from backtest_core.ports import LaunchError
+from backtest_core.request import parse_request
 from local_stack.ecs_emulation import IdempotentEcsClient
 from tests.factories import example_request
 from tests.unit.conftest import CLUSTER, CONTAINER, AwsWorld
@@ -344,3 +345,18 @@ def test_a_redelivery_after_a_crash_adopts_the_on_demand_task_instead_of_startin
     job = aws.jobs.get("job-1")
     assert job is not None and job["capacity_provider"] == "FARGATE"
     assert aws.tasks() == [job["task_arn"]]
+
+
+def test_a_deferral_never_takes_a_job_another_delivery_is_launching(aws: AwsWorld) -> None:
+    """Found by the drill: a delivery that met the cap wrote DEFERRED over a claim another
+    delivery had made meanwhile; that delivery's task then ran for a job marked DEFERRED."""
+    request = parse_request(json.dumps(example_request()), message_id="m-1")
+    claim = aws.jobs.claim(request, attempt=1, message_id="m-1", cap=10, claimant="a", lease_seconds=300)
+    assert claim.outcome.value == "CLAIMED"
+
+    assert aws.jobs.defer(request, message_id="m-2", attempt=1) is False
+    job = aws.jobs.get("job-1")
+    assert job is not None and job["status"] == JobStatus.RECEIVED and job["claimant"] == "a"
+
+    aws.jobs.abandon_launch("job-1", claimant="a", detail="no capacity")  # let go: now it may wait
+    assert aws.jobs.defer(request, message_id="m-2", attempt=1) is True
